@@ -1,0 +1,28 @@
+# The two commands of the README: `make run` (the main job) and `make test`.
+# Both create or reuse the local virtual environment .venv from the exact pins.
+VENV := .venv
+PY := $(VENV)/bin/python
+export MUJOCO_GL ?= egl
+
+.PHONY: run test lint venv
+
+venv: $(VENV)/.pins-installed
+
+# Re-installs whenever the pins change. torch goes first and alone: any other torch
+# spec would pull a multi-GB CUDA build where a CPU wheel is wanted.
+$(VENV)/.pins-installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: venv
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH snakemake --cores all
+
+test: venv
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m ruff check .
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
