@@ -1,0 +1,331 @@
+"""The DreamerV3 agent: world model, actor, critic, one loss, one optimizer (spec 0-4).
+
+    agent = Agent(obs_space, act_space, config)
+    carry = agent.init_policy(num_envs)
+    carry, action, extras = agent.policy(carry, obs)    # numpy in, numpy out
+    metrics, latents = agent.train(batch)                # batch (B, T+1, ...) with context step
+
+Everything the algorithm knows lives here; nothing about any benchmark.
+"""
+import contextlib
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from agent.config import Config
+from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symlog, twohot_bins
+from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
+from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
+from agent.optimizer import LaProp
+from agent.rssm import RSSM
+from agent.spaces import Space
+
+STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
+LATENT_KEYS = ("dyn/deter", "dyn/stoch")
+
+
+class Policy(nn.Module):
+    """Shared MLP, then per action key a categorical or a bounded normal (spec 2.5)."""
+
+    def __init__(self, inputs: int, act_space: dict[str, Space], config: Config):
+        super().__init__()
+        self.act_space = act_space
+        self.unimix = 0.01 if config.actor_unimix else 0.0
+        self.min_std, self.max_std = config.min_std, config.max_std
+        self.mlp = MLP(inputs, config.units, config.pol_layers)
+        self.logits, self.mean, self.std = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
+        for key, space in act_space.items():
+            if space.discrete:
+                self.logits[key] = Linear(config.units, space.classes, outscale=0.01)
+            else:
+                size = int(np.prod(space.shape))
+                self.mean[key] = Linear(config.units, size, outscale=0.01)
+                self.std[key] = Linear(config.units, size, outscale=0.01)
+
+    def forward(self, feat) -> dict:
+        hidden = self.mlp(feat)
+        dists = {key: OneHotCategorical(layer(hidden), self.unimix) for key, layer in self.logits.items()}
+        for key, layer in self.mean.items():
+            dists[key] = BoundedNormal(layer(hidden), self.std[key](hidden), self.min_std, self.max_std)
+        return dists
+
+
+class Agent:
+    def __init__(self, obs_space: dict[str, Space], act_space: dict[str, Space], config: Config):
+        self.config = config
+        self.obs_space = dict(obs_space)
+        self.act_space = {k: v for k, v in sorted(act_space.items()) if k != "reset"}
+        for key, space in self.act_space.items():
+            if space.discrete and space.shape != ():
+                raise ValueError(f"discrete action {key!r} must be a scalar, got shape {space.shape}")
+        self.image_keys, self.vector_keys = split_keys(self.obs_space)
+        if not self.image_keys + self.vector_keys:
+            raise ValueError(f"no observation key to learn from in {sorted(self.obs_space)}")
+        self.device = torch.device(resolve_device(config.device))
+        self.autocast_dtype = resolve_precision(config.precision, self.device)
+
+        self.nets = make_networks(self.obs_space, self.act_space, config)
+        self.nets.to(self.device)
+        self.encoder, self.rssm, self.decoder = self.nets["enc"], self.nets["dyn"], self.nets["dec"]
+        self.reward, self.cont, self.policy_net = self.nets["rew"], self.nets["con"], self.nets["pol"]
+        self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
+        self.bins = twohot_bins(config.bins).to(self.device)
+        self.optimizer = LaProp(self.trained_parameters(), lr=config.lr, warmup=config.warmup,
+                                agc=config.agc, pmin=config.agc_pmin, beta1=config.beta1,
+                                beta2=config.beta2, eps=config.eps)
+
+    # --- Modules and parameters ---
+
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The seven modules the optimizer trains (agent.py:74-78)."""
+        return {name: self.nets[name] for name in TRAINED}
+
+    def trained_parameters(self):
+        return [p for module in self.trained_modules().values() for p in module.parameters()]
+
+    def state_dict(self) -> dict:
+        """Parameters, slow critic, return normaliser and optimizer state (with its update count)."""
+        return dict(nets=self.nets.state_dict(), optimizer=self.optimizer.state_dict())
+
+    def load_state_dict(self, state: dict):
+        self.nets.load_state_dict(state["nets"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    @property
+    def updates(self) -> int:
+        return self.optimizer.param_groups[0]["step"]
+
+    # --- Helpers ---
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def to_torch(self, data: dict) -> dict:
+        return {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in data.items()
+                if not k.startswith("log/")}
+
+    def action_vector(self, actions: dict):
+        """Action dict -> (..., A): sorted keys, discrete one-hot (spec 2.3)."""
+        parts = []
+        for key, space in self.act_space.items():
+            value = actions[key]
+            if space.discrete:
+                parts.append(F.one_hot(value.long() - int(np.min(space.low)), space.classes).float())
+            else:
+                parts.append(value.float().reshape(*value.shape[:value.dim() - len(space.shape)], -1))
+        return torch.cat(parts, -1)
+
+    def sample_actions(self, dists: dict) -> dict:
+        """Sampled actions in the env's format: class indices or unsquashed continuous values."""
+        actions = {}
+        for key, dist in dists.items():
+            space = self.act_space[key]
+            if space.discrete:
+                actions[key] = dist.sample().argmax(-1) + int(np.min(space.low))
+            else:
+                actions[key] = dist.sample().reshape(*dist.mean.shape[:-1], *space.shape)
+        return actions
+
+    def log_prob_entropy(self, dists: dict, actions: dict):
+        logp, entropy = 0.0, 0.0
+        for key, dist in dists.items():
+            space = self.act_space[key]
+            if space.discrete:
+                value = F.one_hot(actions[key].long() - int(np.min(space.low)), space.classes).float()
+            else:
+                value = actions[key].float().reshape(*dist.mean.shape)
+            logp = logp + dist.log_prob(value)
+            entropy = entropy + dist.entropy()
+        return logp, entropy
+
+    @staticmethod
+    def features(state) -> torch.Tensor:  # concat(h, flatten(z)): (..., D + S*C)
+        return torch.cat([state["deter"], state["stoch"].flatten(-2).to(state["deter"].dtype)], -1)
+
+    def twohot(self, logits) -> TwoHot:
+        return TwoHot(logits, self.bins)
+
+    # --- Acting ---
+
+    def init_policy(self, batch_size: int):
+        state = self.rssm.initial(batch_size, self.device)
+        action = torch.zeros(batch_size, self.rssm.action_in.linear.in_features, device=self.device)
+        return state, action
+
+    @torch.no_grad()
+    def policy(self, carry, obs: dict):
+        """One batched acting step: posterior from the observation, then a sampled action."""
+        state, prev_action = carry
+        obs = self.to_torch({k: v for k, v in obs.items() if k in self.obs_space or k in STEP_KEYS})
+        with self.autocast():
+            token = self.encoder(obs)
+            state = self.rssm.observe_step(state, prev_action, token, obs["is_first"].bool())
+            actions = self.sample_actions(self.policy_net(self.features(state)))
+        state = dict(deter=state["deter"].float(), stoch=state["stoch"].float())
+        extras = {"dyn/deter": state["deter"].cpu().numpy(),
+                  "dyn/stoch": state["stoch"].argmax(-1).to(torch.uint8).cpu().numpy()}
+        carry = (state, self.action_vector(actions))
+        return carry, {k: v.cpu().numpy() for k, v in actions.items()}, extras
+
+    # --- Training ---
+
+    def train(self, batch: dict):
+        """One update on a (B, T+1) batch whose step 0 is the replay context (spec 0)."""
+        data = self.to_torch(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss, metrics, latents = self.loss(data, update_normalizer=True)
+        loss.backward()
+        metrics.update({f"opt/{k}": v for k, v in self.optimizer.step().items()})
+        with torch.no_grad():
+            rate = self.config.slow_rate
+            slow, online = list(self.slow_critic.parameters()), list(self.critic.parameters())
+            torch._foreach_lerp_(slow, online, rate)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        latents = {"dyn/deter": latents["deter"].float().cpu().numpy(),
+                   "dyn/stoch": latents["stoch"].argmax(-1).to(torch.uint8).cpu().numpy()}
+        return metrics, latents
+
+    def loss(self, data: dict, update_normalizer: bool = False):
+        """The total loss of one batch (spec 3.7). data: tensors (B, T+1, ...)."""
+        cfg = self.config
+        context = cfg.replay_context
+        assert context == 1, "the replay context is one step (spec 5.3)"
+        # Start from the stored latent of the context step; previous actions are steps 0..T-1.
+        state = dict(deter=data["dyn/deter"][:, 0].float(),
+                     stoch=F.one_hot(data["dyn/stoch"][:, 0].long(), cfg.classes).float())
+        prev_actions = self.action_vector({k: data[k][:, :-1] for k in self.act_space})  # (B, T, A)
+        obs = {k: data[k][:, context:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}
+        batch, length = obs["is_first"].shape
+
+        # World model (spec 3.1).
+        tokens = self.encoder({k: obs[k] for k in self.image_keys + self.vector_keys})  # (B, T, E)
+        post = self.rssm.observe(state, prev_actions, tokens, obs["is_first"].bool())
+        prior_logits = self.rssm.prior(post["deter"])
+        losses = {}
+        losses["dyn"], losses["rep"], metrics = self.rssm.kl_losses(post["logits"], prior_logits, cfg.free_nats)
+        feat = self.features(post)  # (B, T, F)
+        recon = self.decoder(post["deter"], post["stoch"])
+        for key in self.image_keys:
+            target = obs[key].float() / 255.0
+            losses[key] = (recon[key].float() - target).square().sum((-3, -2, -1))
+        for key in self.vector_keys:
+            space = self.obs_space[key]
+            if space.discrete:
+                target = obs[key].long() - int(np.min(space.low))
+                ce = F.cross_entropy(recon[key].float().flatten(0, -2), target.flatten(), reduction="none")
+                losses[key] = ce.reshape(batch, length, -1).sum(-1)
+            else:
+                error = recon[key].float() - symlog(obs[key].float())
+                losses[key] = error.square().reshape(batch, length, -1).sum(-1)
+        losses["rew"] = self.twohot(self.reward(feat)).loss(obs["reward"].float())
+        cont_target = (1.0 - obs["is_terminal"].float()) * (1.0 - 1.0 / cfg.horizon)
+        losses["con"] = F.binary_cross_entropy_with_logits(
+            self.cont(feat)[..., 0].float(), cont_target, reduction="none")
+
+        # Imagination from every posterior state, without gradient into the world model (spec 3.2).
+        start = {k: post[k].detach().reshape(batch * length, *post[k].shape[2:]) for k in ("deter", "stoch")}
+        with torch.no_grad():
+            states, actions = [start], []
+            for _ in range(cfg.imag_length):
+                action = self.sample_actions(self.policy_net(self.features(states[-1])))
+                actions.append(action)
+                states.append(self.rssm.imagine_step(states[-1], self.action_vector(action)))
+            imag = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
+            imag_feat = self.features(imag)  # (N, H+1, F)
+            imag_reward = self.twohot(self.reward(imag_feat)).mean()  # (N, H+1)
+            imag_cont = torch.sigmoid(self.cont(imag_feat)[..., 0].float())
+            slow_value = self.twohot(self.slow_critic(imag_feat)).mean()
+        actions = {k: torch.stack([a[k] for a in actions], 1) for k in self.act_space}  # (N, H, ...)
+        value_dist = self.twohot(self.critic(imag_feat))
+        value = value_dist.mean().detach()  # (N, H+1)
+        weight = torch.cumprod(imag_cont, 1)[:, :-1]  # w_t = c_0 ... c_t, (N, H)
+        returns = imagined_returns(imag_reward, imag_cont, value, cfg.return_lambda)  # (N, H)
+
+        # Actor (spec 3.4): REINFORCE with percentile-normalised advantages.
+        if update_normalizer:
+            self.retnorm.update(returns)
+        scale = self.retnorm.scale()
+        advantage = (returns - value[:, :-1]) / scale
+        logp, entropy = self.log_prob_entropy(self.policy_net(imag_feat[:, :-1]), actions)
+        losses["policy"] = -weight * (logp * advantage + cfg.actor_entropy * entropy)
+
+        # Critic (spec 3.5): two-hot towards the returns and the slow critic's mean.
+        value_logits = TwoHot(value_dist.logits[:, :-1], self.bins)
+        losses["value"] = weight * (value_logits.loss(returns) + cfg.slow_reg * value_logits.loss(slow_value[:, :-1]))
+
+        # Replay value loss (spec 3.6): critic on the real sequence, bootstrapped from imagination.
+        real_value = self.twohot(self.critic(feat))  # gradient reaches the world model (repval_grad)
+        with torch.no_grad():
+            real_slow = self.twohot(self.slow_critic(feat)).mean()
+        bootstrap = returns[:, 0].reshape(batch, length)
+        replay_return = replay_returns(obs["reward"].float(), obs["is_last"], obs["is_terminal"], bootstrap,
+                                       gamma=1.0 - 1.0 / cfg.horizon, lam=cfg.repval_lambda)  # (B, T-1)
+        head = TwoHot(real_value.logits[:, :-1], self.bins)
+        live = 1.0 - obs["is_last"][:, :-1].float()
+        losses["repval"] = live * (head.loss(replay_return) + cfg.slow_reg * head.loss(real_slow[:, :-1]))
+
+        scales = dict(cfg.loss_scales)
+        scales.update({key: cfg.loss_scales["rec"] for key in self.image_keys + self.vector_keys})
+        total = sum(scales[k] * v.mean() for k, v in losses.items())
+        metrics.update({f"loss/{k}": v.mean() for k, v in losses.items()})
+        metrics.update({
+            "loss/total": total,
+            "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
+            "ret": (returns / scale).mean(), "ret_rate": ((returns / scale).abs() >= 1).float().mean(),
+            "retnorm/scale": scale, "value": value.mean(), "policy_entropy": entropy.mean(),
+            "reward_pred": imag_reward.mean(),
+        })
+        return total, {k: v.detach() for k, v in metrics.items()}, {k: post[k].detach() for k in ("deter", "stoch")}
+
+
+TRAINED = ("enc", "dyn", "dec", "rew", "con", "pol", "val")
+
+
+def make_networks(obs_space: dict[str, Space], act_space: dict[str, Space], config: Config) -> nn.ModuleDict:
+    """All networks under their official names (agent.py:51-78). act_space without `reset`."""
+    feat = config.deter + config.stoch * config.classes
+    action_size = sum(s.classes if s.discrete else int(np.prod(s.shape)) for s in act_space.values())
+    nets = nn.ModuleDict(dict(enc=Encoder(obs_space, config)))
+    nets["dyn"] = RSSM(config, nets["enc"].outputs, action_size)
+    nets["dec"] = Decoder(obs_space, config)
+    nets["rew"] = Head(feat, config.units, config.rew_layers, config.bins, outscale=0.0)
+    nets["con"] = Head(feat, config.units, config.con_layers, 1, outscale=1.0)
+    nets["pol"] = Policy(feat, act_space, config)
+    nets["val"] = Head(feat, config.units, config.val_layers, config.bins, outscale=0.0)
+    # Not trained by the optimizer: the slow critic (an EMA) and the return normaliser.
+    nets["slowval"] = copy.deepcopy(nets["val"]).requires_grad_(False)
+    nets["retnorm"] = ReturnNormalizer(config.retnorm_low, config.retnorm_high,
+                                       config.retnorm_rate, config.retnorm_limit)
+    return nets
+
+
+def parameter_counts(nets: nn.ModuleDict) -> dict[str, int]:
+    """Per-module parameter counts; `total` is what the optimizer sees (slow critic excluded)."""
+    counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in (*TRAINED, "slowval")}
+    counts["total"] = sum(counts[name] for name in TRAINED)
+    return counts
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device):
+    """None for float32, else the autocast dtype. Default: bfloat16 on CUDA, float32 on CPU (spec 1)."""
+    if precision == "auto":
+        precision = "bfloat16" if device.type == "cuda" else "float32"
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")

@@ -1,0 +1,167 @@
+"""Every hyperparameter of the agent and of a run, in one documented dataclass.
+
+Defaults are the official code's (`configs.yaml` at danijar/dreamerv3 HEAD, see
+../shared/docs/dreamerv3-spec.md); the model fields default to the size200m preset,
+as the official `defaults` block does. Build a config with `make_config`, which
+applies a size preset and then any overrides, and refuses unknown keys.
+"""
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+
+import yaml
+
+# Model-size presets (spec 2.6): D = 8d, Hd = d, C = c = d/16.
+SIZES = {
+    "1m": dict(deter=512, hidden=64, classes=4, depth=4, units=64),
+    "12m": dict(deter=2048, hidden=256, classes=16, depth=16, units=256),
+    "25m": dict(deter=3072, hidden=384, classes=24, depth=24, units=384),
+    "50m": dict(deter=4096, hidden=512, classes=32, depth=32, units=512),
+    "100m": dict(deter=6144, hidden=768, classes=48, depth=48, units=768),
+    "200m": dict(deter=8192, hidden=1024, classes=64, depth=64, units=1024),
+    "400m": dict(deter=12288, hidden=1536, classes=96, depth=96, units=1536),
+}
+
+
+@dataclass
+class Config:
+    # --- Run (what to train on and for how long) ---
+    suite: str = "gym"  # benchmark suite, see envs.SUITES
+    task: str = "CartPole-v1"  # task within the suite
+    seed: int = 0  # seeds torch, numpy and the environments
+    steps: int = 10_000  # agent-step budget (policy steps summed over envs, no action repeat)
+    envs: int = 1  # environments stepped together with one batched policy call
+    parallel_envs: bool = False  # step environments in worker processes
+    train_ratio: float = 32.0  # replayed training steps per agent step (spec 5.4)
+    train_fill: int = 1024  # replay items needed before the first update (= batch_size * batch_length)
+    replay_size: int = 5_000_000  # replay capacity in steps; oldest dropped first
+    replay_chunksize: int = 1024  # steps per replay chunk file on disk
+    replay_online: bool = True  # train on every fresh 65-step window once, shortly after collection
+    log_every: float = 120.0  # seconds between metric writes
+    save_every: float = 900.0  # seconds between checkpoints
+    device: str = "auto"  # "auto" = cuda if available else cpu
+    precision: str = "auto"  # "auto" = bfloat16 autocast on cuda, float32 on cpu; or "float32"/"bfloat16"
+    compile: bool = False  # torch.compile the update (costs minutes before the first update)
+
+    # --- Model size (spec 2.6; set by `size`, each still overridable) ---
+    size: str = "200m"  # preset name: one of SIZES
+    deter: int = 8192  # D: deterministic GRU state
+    hidden: int = 1024  # Hd: RSSM hidden width
+    stoch: int = 32  # S: categorical latents
+    classes: int = 64  # C: classes per latent
+    blocks: int = 8  # g: block-GRU groups
+    depth: int = 64  # c: CNN base width (stages 2c, 3c, 4c, 4c)
+    units: int = 1024  # d: MLP width of encoder, decoder and heads
+
+    # --- Fixed architecture (spec 1-2) ---
+    cnn_mults: tuple = (2, 3, 4, 4)  # CNN stage widths in units of depth
+    kernel: int = 5  # conv kernel size
+    enc_layers: int = 3  # vector encoder MLP layers
+    dec_layers: int = 3  # vector decoder MLP layers
+    img_layers: int = 2  # prior MLP layers
+    obs_layers: int = 1  # posterior MLP layers
+    dyn_layers: int = 1  # block-GRU hidden layers
+    rew_layers: int = 1
+    con_layers: int = 1
+    pol_layers: int = 3
+    val_layers: int = 3
+    bins: int = 255  # two-hot bins for reward and critic
+    unimix: float = 0.01  # uniform mix into the latent categoricals
+    actor_unimix: bool = True  # 1% unimix on the discrete actor. The 2024 code that produced the
+    #   published scores applies it (spec 2.5); HEAD configures but does not apply it (spec 8.2).
+    min_std: float = 0.1  # continuous policy std bounds
+    max_std: float = 1.0
+
+    # --- Losses (spec 3) ---
+    batch_size: int = 16
+    batch_length: int = 64  # training steps per sequence; one more context step is sampled
+    replay_context: int = 1
+    imag_length: int = 15  # H
+    horizon: int = 333  # continue target (1 - 1/horizon) for live steps
+    free_nats: float = 1.0
+    return_lambda: float = 0.95  # lambda of the imagined returns
+    repval_lambda: float = 0.95  # lambda of the replay value loss returns
+    actor_entropy: float = 3e-4
+    slow_reg: float = 1.0  # critic regulariser towards the slow critic's mean
+    slow_rate: float = 0.02  # slow critic EMA rate, every update
+    retnorm_low: float = 5.0  # return normaliser percentiles
+    retnorm_high: float = 95.0
+    retnorm_rate: float = 0.01
+    retnorm_limit: float = 1.0
+    loss_scales: dict = field(
+        default_factory=lambda: dict(
+            rec=1.0, rew=1.0, con=1.0, dyn=1.0, rep=0.1, policy=1.0, value=1.0, repval=0.3
+        )
+    )
+
+    # --- Optimizer (spec 4): AGC -> LaProp -> warm-up ---
+    lr: float = 4e-5
+    warmup: int = 1000  # updates of linear warm-up; the first update has lr 0
+    agc: float = 0.3
+    agc_pmin: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-20
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def parse_value(key: str, text: str):
+    """Turn a command-line string into the type of config field `key` (e.g. "1e6" for an int)."""
+    check_keys([key])
+    current = getattr(Config(), key)
+    if isinstance(current, str):
+        return text
+    value = yaml.safe_load(text)
+    if isinstance(value, str) and isinstance(current, (int, float)) and not isinstance(current, bool):
+        try:
+            value = float(value)  # YAML reads "1e6" as a string
+        except ValueError:
+            pass
+    if isinstance(current, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(current, int):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+        value = int(value) if ok else value
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(current, tuple):
+        ok = isinstance(value, list)
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, type(current))
+    if not ok:
+        raise ValueError(f"config key {key!r} needs a {type(current).__name__}, got {text!r}")
+    return value
+
+
+def check_keys(keys):
+    for key in keys:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, FIELDS, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise KeyError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(FIELDS)}")
+
+
+def make_config(size: str | None = None, **overrides) -> Config:
+    """Defaults, then the size preset, then the overrides (each key checked)."""
+    check_keys(overrides)
+    size = size or overrides.get("size") or Config.size
+    if size.startswith("size"):
+        size = size[len("size"):]
+    if size not in SIZES:
+        raise ValueError(f"unknown size preset {size!r}; valid presets: {', '.join(SIZES)}")
+    values = dict(SIZES[size], size=size)
+    values.update({k: v for k, v in overrides.items() if k != "size"})
+    if "loss_scales" in overrides:
+        scales = Config().loss_scales
+        unknown = set(overrides["loss_scales"]) - set(scales)
+        if unknown:
+            raise KeyError(f"unknown loss scale(s) {sorted(unknown)}; valid: {sorted(scales)}")
+        values["loss_scales"] = {**scales, **overrides["loss_scales"]}
+    return Config(**values)
