@@ -73,6 +73,8 @@ class Agent:
         self.reward, self.cont, self.policy_net = self.nets["rew"], self.nets["con"], self.nets["pol"]
         self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
         self.bins = twohot_bins(config.bins).to(self.device)
+        # torch.compile of the whole loss: minutes of compiling before the first update.
+        self.compute_loss = torch.compile(self.loss) if config.compile else self.loss
         self.optimizer = LaProp(self.trained_parameters(), lr=config.lr, warmup=config.warmup,
                                 agc=config.agc, pmin=config.agc_pmin, beta1=config.beta1,
                                 beta2=config.beta2, eps=config.eps)
@@ -179,7 +181,7 @@ class Agent:
         data = self.to_torch(batch)
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
-            loss, metrics, latents = self.loss(data, update_normalizer=True)
+            loss, metrics, latents = self.compute_loss(data, update_normalizer=True)
         loss.backward()
         metrics.update({f"opt/{k}": v for k, v in self.optimizer.step().items()})
         with torch.no_grad():

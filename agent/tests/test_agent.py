@@ -1,0 +1,134 @@
+"""The agent's train step and acting step on random batches (B=16, T=64+1, H=15)."""
+import numpy as np
+import pytest
+import torch
+
+from agent.agent import Agent
+from agent.config import make_config
+from agent.spaces import Space
+from agent.tests.conftest import random_batch
+
+
+def make_agent(spaces, obs, act, size="1m", **overrides):
+    obs_space, act_space = spaces(obs, act)
+    config = make_config(size, device="cpu", **overrides)
+    return Agent(obs_space, act_space, config), obs_space, act_space
+
+
+@pytest.mark.parametrize("obs", ["vector", "image"])
+@pytest.mark.parametrize("act", ["discrete", "continuous"])
+def test_train_step_reduces_world_model_loss_size1m(spaces, obs, act):
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, obs, act, warmup=0, lr=1e-3)
+    batch = random_batch(obs_space, act_space, agent.config)
+    world_model = ("dyn", "rep", "rew", "con", obs)
+    losses = []
+    for _ in range(4):
+        metrics, latents = agent.train(batch)
+        assert all(np.isfinite(v) for v in metrics.values()), metrics
+        losses.append(sum(metrics[f"loss/{k}"] for k in world_model))
+    assert losses[-1] < losses[0] * 0.9, losses
+    assert latents["dyn/deter"].shape == (16, 64, agent.config.deter)
+    assert latents["dyn/stoch"].shape == (16, 64, agent.config.stoch)
+    assert latents["dyn/stoch"].dtype == np.uint8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("obs, act", [("vector", "continuous"), ("image", "discrete")])
+def test_train_step_size12m(spaces, obs, act):
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, obs, act, size="12m")
+    metrics, _ = agent.train(random_batch(obs_space, act_space, agent.config))
+    assert np.isfinite(metrics["loss/total"])
+    assert agent.updates == 1
+
+
+def test_first_update_has_lr_zero_and_slow_critic_ema(spaces):
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, "vector", "discrete")
+    batch = random_batch(obs_space, act_space, agent.config, batch=4, length=9)
+    before = {k: v.clone() for k, v in agent.nets.state_dict().items()}
+    agent.train(batch)
+    for name in ("enc", "dyn", "dec", "pol", "val"):
+        for key, value in agent.nets[name].state_dict().items():
+            assert torch.equal(value, before[f"{name}.{key}"]), f"{name}.{key} moved with lr 0"
+    # Second update: lr > 0; the slow critic follows θ_slow <- 0.02 θ + 0.98 θ_slow.
+    slow_before = [p.clone() for p in agent.slow_critic.parameters()]
+    agent.train(batch)
+    for slow, old, online in zip(agent.slow_critic.parameters(), slow_before, agent.critic.parameters()):
+        torch.testing.assert_close(slow, 0.98 * old + 0.02 * online)
+    moved = [not torch.equal(v, before[f"dec.{k}"]) for k, v in agent.nets["dec"].state_dict().items()]
+    assert any(moved)
+
+
+def test_policy_step_shapes_and_reset(spaces):
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, "image", "continuous")
+    carry = agent.init_policy(3)
+    obs = {"image": np.zeros((3, 64, 64, 3), np.uint8), "reward": np.zeros(3, np.float32),
+           "is_first": np.ones(3, bool), "is_last": np.zeros(3, bool), "is_terminal": np.zeros(3, bool),
+           "log/ignored": np.zeros(3)}
+    carry, action, extras = agent.policy(carry, obs)
+    assert action["action"].shape == (3, 6) and action["action"].dtype == np.float32
+    assert extras["dyn/deter"].shape == (3, 512) and extras["dyn/deter"].dtype == np.float32
+    assert extras["dyn/stoch"].shape == (3, 32) and extras["dyn/stoch"].max() < 4
+    # is_first zeroes the carry: the same observation from any carry gives the same deter.
+    _, _, again = agent.policy(carry, obs)
+    np.testing.assert_allclose(again["dyn/deter"], extras["dyn/deter"], rtol=1e-6)
+
+
+def test_discrete_actions_in_range_and_actor_unimix_switch(spaces):
+    agent, *_ = make_agent(spaces, "vector", "discrete")
+    assert agent.policy_net.unimix == 0.01
+    agent_off, *_ = make_agent(spaces, "vector", "discrete", actor_unimix=False)
+    assert agent_off.policy_net.unimix == 0.0
+    carry = agent.init_policy(64)
+    obs = {"vector": np.zeros((64, 24), np.float32), "is_first": np.ones(64, bool)}
+    _, action, _ = agent.policy(carry, obs)
+    assert action["action"].min() >= 0 and action["action"].max() < 6
+    assert len(np.unique(action["action"])) > 1  # near-uniform initial policy
+
+
+def test_state_dict_round_trip(spaces):
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, "vector", "continuous")
+    batch = random_batch(obs_space, act_space, agent.config, batch=4, length=9)
+    agent.train(batch)
+    agent.train(batch)
+    other, *_ = make_agent(spaces, "vector", "continuous")
+    other.load_state_dict(agent.state_dict())
+    assert other.updates == 2
+    assert other.retnorm.high.item() == agent.retnorm.high.item()
+    torch.manual_seed(1)
+    first, _ = agent.train(batch)
+    torch.manual_seed(1)
+    second, _ = other.train(batch)
+    assert first["loss/total"] == second["loss/total"]
+
+
+def test_bfloat16_autocast_runs(spaces):
+    agent, obs_space, act_space = make_agent(spaces, "image", "discrete", precision="bfloat16")
+    metrics, _ = agent.train(random_batch(obs_space, act_space, agent.config, batch=2, length=9))
+    assert np.isfinite(metrics["loss/total"])
+    assert all(p.dtype == torch.float32 for p in agent.nets.parameters())
+
+
+@pytest.mark.parametrize("obs_space, message", [
+    ({"image": ("float32", (64, 64, 3))}, "must be uint8"),
+    ({"volume": ("float32", (4, 4, 4, 4))}, "supported are images"),
+    ({"image": ("uint8", (50, 50, 3))}, "multiple of 16"),
+])
+def test_unsupported_observations_are_refused(obs_space, message):
+    spaces = {k: Space(np.dtype(dtype), shape) for k, (dtype, shape) in obs_space.items()}
+    with pytest.raises(ValueError, match=message):
+        Agent(spaces, {"action": Space(np.int32, (), 0, 3)}, make_config("1m", device="cpu"))
+
+
+def test_bad_config_input():
+    with pytest.raises(ValueError, match="unknown size preset"):
+        make_config("3m")
+    with pytest.raises(KeyError, match="unknown config key 'learning_rate'"):
+        make_config("1m", learning_rate=1e-4)
+    with pytest.raises(ValueError, match="precision"):
+        Agent({"vector": Space(np.float32, (3,))}, {"action": Space(np.int32, (), 0, 3)},
+              make_config("1m", device="cpu", precision="fp8"))

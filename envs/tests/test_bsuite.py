@@ -1,0 +1,72 @@
+import urllib.error
+
+import pytest
+
+import envs
+from envs import bsuite as bsuite_adapter
+from envs.tests.conftest import check_obs, random_action, run_episode
+
+bsuite = pytest.importorskip("bsuite")
+
+
+def test_catch_settings_and_episode(rng):
+    env = envs.make("bsuite", "catch")  # `/0` is appended
+    assert env.bsuite_id == "catch/0"
+    assert env.obs_space["vector"].shape == (50,)  # the 10x5 board, flattened
+    assert env.act_space["action"].classes == 3
+    episode = run_episode(env, rng)
+    assert len(episode) == 1 + 9 and episode[-1]["is_terminal"]
+    assert bsuite_adapter.episode_budget("catch") == 10_000
+
+
+def test_logged_rows_match_bsuites_own_logging(rng):
+    """Our is_last `log/bsuite/*` rows equal what bsuite's Logging wrapper writes to its CSV."""
+    from bsuite.utils.wrappers import Logging
+
+    class Rows:
+        def __init__(self):
+            self.rows = []
+
+        def write(self, data):
+            self.rows.append(dict(data))
+
+    env = envs.make("bsuite", "catch/0")
+    # bsuite's wrapper sits between the adapter and the raw env and logs every episode.
+    reference_rows = Rows()
+    env.env = Logging(env.env, reference_rows, log_every=True)
+    ours = []
+    for _ in range(30):
+        obs = env.step({"action": 0, "reset": True})
+        while not obs["is_last"]:
+            obs = env.step(random_action(env, rng))
+        check_obs(env, obs)
+        ours.append({key.removeprefix("log/bsuite/"): obs[key] for key in obs if key.startswith("log/")})
+    assert ours == reference_rows.rows
+
+
+def test_score_from_bsuites_analysis(rng):
+    pytest.importorskip("plotnine")  # bsuite's analysis modules import it
+    env = envs.make("bsuite", "bandit/0")
+    records = []
+    while len(records) < bsuite_adapter.episode_budget("bandit/0"):
+        obs = env.step({"action": 0, "reset": True})
+        while not obs["is_last"]:
+            obs = env.step(random_action(env, rng))
+        records.append({key: value for key, value in obs.items() if key.startswith("log/")})
+    frame = bsuite_adapter.to_bsuite_dataframe("bandit/0", records)
+    assert len(frame) == 10_000 and {"episode", "total_regret", "bsuite_env"} <= set(frame.columns)
+    score = bsuite_adapter.score("bandit/0", frame)
+    assert 0.0 <= score < 0.2  # uniformly random arms score near 0 (bsuite's regret scale)
+
+
+def test_mnist_offline_fails_clearly(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("bsuite.utils.datasets.load_mnist", offline)
+    with pytest.raises(RuntimeError, match="downloads MNIST"):
+        envs.make("bsuite", "mnist/0")
+
+
+def test_not_resumable():
+    assert envs.SUITES["bsuite"].resumable is False

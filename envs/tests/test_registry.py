@@ -1,0 +1,98 @@
+import gzip
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import envs
+from envs import registry
+
+SCORES = pathlib.Path("/work/shared/reference/dreamerv3-scores")
+
+
+def test_suites_and_task_counts():
+    assert set(envs.SUITES) == {
+        "atari100k", "atari200m", "dmc_proprio", "dmc_vision", "bsuite", "crafter", "dmlab", "minecraft",
+        "gym",
+    }  # fmt: skip
+    counts = {name: len(info.tasks) for name, info in envs.SUITES.items()}
+    assert counts["atari100k"] == 26 and counts["atari200m"] == 57
+    assert counts["dmc_proprio"] == 18 and counts["dmc_vision"] == 20
+    assert counts["dmlab"] == 30 and envs.SUITES["crafter"].tasks == ("reward", "noreward")
+    assert envs.SUITES["minecraft"].tasks == ("diamond",)
+    assert set(registry.ATARI100K_GAMES) <= set(registry.ATARI57_GAMES)
+
+
+@pytest.mark.parametrize(
+    "suite, file, prefix",
+    [
+        ("atari100k", "atari100k-dreamerv3", "atari_"),
+        ("atari200m", "atari57-dreamerv3", "atari_"),
+        ("dmc_proprio", "dmc_proprio-dreamerv3", "dmc_"),
+        ("dmc_vision", "dmc_vision-dreamerv3", "dmc_"),
+        ("dmlab", "dmlab30-dreamerv3", "dmlab_"),
+    ],
+)
+def test_tasks_match_official_score_files(suite, file, prefix):
+    path = SCORES / f"{file}.json.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not on this machine")
+    with gzip.open(path) as stream:
+        official = {record["task"].removeprefix(prefix) for record in json.load(stream)}
+    assert set(envs.SUITES[suite].tasks) == official
+
+
+def test_official_run_settings():
+    """Spec 6.2: (repeat, train_ratio, agent steps, envs, size, resumable)."""
+    expected = {
+        "atari100k": (4, 256, 110_000, 1, "200m", True),
+        "atari200m": (4, 32, 51_000_000, 16, "200m", True),
+        "dmc_proprio": (1, 1024, 1_100_000, 16, "1m", True),
+        "dmc_vision": (1, 256, 1_100_000, 16, "200m", True),
+        "bsuite": (1, 1024, None, 1, "200m", False),
+        "crafter": (1, 512, 1_100_000, 1, "200m", True),
+        "dmlab": (4, 32, 26_000_000, 16, "200m", True),
+        "minecraft": (1, 32, 100_000_000, 16, "200m", True),
+    }
+    for name, values in expected.items():
+        info = envs.SUITES[name]
+        settings = (info.repeat, info.train_ratio, info.steps, info.envs, info.size, info.resumable)
+        assert settings == values, name
+    installs = {name for name, info in envs.SUITES.items() if info.installs_here}
+    assert installs == set(envs.SUITES) - {"dmlab", "minecraft"}
+
+
+def test_unknown_suite_lists_suites():
+    with pytest.raises(ValueError, match="valid: atari100k, atari200m, dmc_proprio.*gym"):
+        envs.make("atari", "pong")
+
+
+def test_unknown_task_lists_tasks():
+    with pytest.raises(ValueError, match="valid: alien, amidar.*up_n_down"):
+        envs.make("atari100k", "zaxxon")  # an Atari 57 game, not in Atari 100k
+    with pytest.raises(ValueError, match="valid: reward, noreward"):
+        envs.make("crafter", "hard")
+    with pytest.raises(ValueError, match="walker_walk"):
+        envs.make("dmc_proprio", "quadruped_run")  # vision-only task
+
+
+def test_unknown_bsuite_id_lists_ids():
+    with pytest.raises(ValueError, match=r"valid: \['catch/0', 'catch/1'"):
+        envs.make("bsuite", "catch/99")
+    with pytest.raises(ValueError, match="deep_sea"):
+        envs.make("bsuite", "no_such_experiment")
+
+
+def test_unknown_gym_id_says_how_to_list():
+    with pytest.raises(ValueError, match="not registered in Gymnasium.*pprint_registry"):
+        envs.make("gym", "NoSuchEnv-v0")
+
+
+def test_import_is_cheap():
+    """`import envs` loads no engine: adapters import them when an env is built."""
+    engines = ["ale_py", "dm_control", "mujoco", "bsuite", "crafter", "gymnasium", "deepmind_lab", "minerl"]
+    code = f"import sys, envs; print([m for m in {engines!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
