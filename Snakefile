@@ -1,0 +1,38 @@
+"""DreamerV3 benchmark: train a grid of runs, then aggregate, tabulate, plot, export and report.
+
+    snakemake --cores all                                 # default small grid (config/config.yaml)
+    snakemake --cores all --configfile config/paper.yaml  # the full benchmark
+    snakemake --cores 1 --config logs_dir=path/to/runs    # only regenerate results from logs
+    snakemake --report results/report.html                # HTML report of tables and figures
+"""
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml", set_default=True)
+
+
+report: "pipelines/report/workflow.rst"
+
+
+localrules:
+    all,
+
+
+# Tables, figures, exported scores and the report; training runs as far as they need.
+rule all:
+    input:
+        f"{config['results_dir']}/tables/paper.md",
+        f"{config['results_dir']}/figures",
+        f"{config['results_dir']}/export",
+        f"{config['results_dir']}/report.md",
+
+
+include: "pipelines/rules/common.smk"
+include: "pipelines/rules/train.smk"
+include: "pipelines/rules/reference.smk"
+include: "pipelines/rules/results.smk"

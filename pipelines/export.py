@@ -1,0 +1,53 @@
+"""Export rule: our runs in the official score-file format, one gzip JSON list of
+{task, method, seed, xs, ys} records per suite, named `<suite>-<method>.json.gz`."""
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+import yaml
+
+from pipelines.runs import load_run_folder
+
+# Official file prefixes where they differ from our suite names.
+FILE_PREFIX = {"atari200m": "atari57", "dmlab": "dmlab30", "minecraft": "minecraft_diamond"}
+
+
+def export(workflow_config: dict, run_folders: list, out_dir: Path) -> list:
+    suites = workflow_config["suites"]
+    repeats = {name: suite["repeat"] for name, suite in suites.items()}
+    problems = []
+    method = workflow_config["method"]
+    runs = [load_run_folder(folder, method, repeats, {}, problems) for folder in run_folders]
+    runs = [run for run in runs if run is not None]
+    files = {}
+    for run in runs:
+        variants = {(other.size, other.train_ratio) for other in runs if other.suite == run.suite}
+        # Several sizes or ratios in one suite (a scaling grid) need telling apart by name.
+        method = run.method if len(variants) == 1 else f"{run.method}_{run.size}_ratio{run.train_ratio:g}"
+        files.setdefault(f"{FILE_PREFIX.get(run.suite, run.suite)}-{workflow_config['method']}", []).append({
+            "task": run.task, "method": method, "seed": run.seed,
+            "xs": run.steps.tolist(), "ys": run.scores.tolist(),
+        })
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, records in sorted(files.items()):
+        with gzip.open(out_dir / f"{name}.json.gz", "wt") as stream:
+            json.dump(records, stream)
+    for line in problems:
+        print(line)
+    return sorted(files)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workflow-config", required=True)
+    parser.add_argument("--runs", nargs="*", default=[])
+    parser.add_argument("--out-dir", required=True)
+    args = parser.parse_args()
+    workflow_config = yaml.safe_load(Path(args.workflow_config).read_text())
+    for name in export(workflow_config, args.runs, Path(args.out_dir)):
+        print(f"wrote {name}.json.gz")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The published reference runs: where to download them, and how to read them into `Run` records."""
+import argparse
+import gzip
+import json
+import math
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from pipelines.runs import Run
+
+# Pinned commits of the public repositories, so a download always gives the same bytes.
+DREAMERV3 = "https://raw.githubusercontent.com/danijar/dreamerv3"
+SCORES_COMMIT = "2411f7d136832378c0291c587cdbf2fca6506873"
+BASELINES_COMMIT = "f8817c4040cebada9bb9712554b0234c70c291d5"
+CRAFTER = "https://raw.githubusercontent.com/danijar/crafter/d751a98bbca8fd4494e67ea4326dca562f0800d4"
+
+# Score-file name prefix -> our suite name.
+FILE_SUITE = {
+    "atari100k": "atari100k", "atari57": "atari200m", "dmc_proprio": "dmc_proprio",
+    "dmc_vision": "dmc_vision", "dmlab30": "dmlab", "minecraft_diamond": "minecraft",
+    "procgen": "procgen", "crafter_reward": "crafter", "crafter_noreward": "crafter",
+}
+
+# Reported budgets where the protocol fixes one (spec 7.4: Atari100k reports at 400k frames
+# and discards later episodes); elsewhere a run counts up to the largest x of its task.
+REFERENCE_BUDGET = {"atari100k": 400_000}
+
+
+def source_url(relative_path: str) -> str:
+    """Public URL of a reference file named relative to the reference folder."""
+    folder, name = relative_path.split("/", 1) if "/" in relative_path else ("", relative_path)
+    if folder == "dreamerv3-scores":
+        return f"{DREAMERV3}/{SCORES_COMMIT}/scores/{name}"
+    if folder == "crafter":
+        return f"{CRAFTER}/scores/{name}"
+    if relative_path == "baselines.yaml":
+        return f"{DREAMERV3}/{BASELINES_COMMIT}/baselines.yaml"
+    raise ValueError(f"no public source known for reference file {relative_path}")
+
+
+def download(relative_path: str, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".part")
+    with urllib.request.urlopen(source_url(relative_path), timeout=120) as response:
+        partial.write_bytes(response.read())
+    partial.rename(destination)  # never leave a truncated file under the final name
+
+
+def file_suite(path: Path) -> str:
+    return FILE_SUITE[path.name.split("-")[0]]
+
+
+def load_score_file(path: Path) -> list[Run]:
+    """Runs of one official `{task, method, seed, xs, ys}` json.gz file; null bins are dropped."""
+    path = Path(path)
+    suite = file_suite(path)
+    with gzip.open(path, "rt") as stream:
+        records = json.load(stream)
+    runs = []
+    for record in records:
+        steps = np.array(record["xs"], dtype=float)
+        scores = np.array([math.nan if y is None else y for y in record["ys"]], dtype=float)
+        keep = np.isfinite(scores)
+        runs.append(Run(
+            suite=suite, task=record["task"], method=record["method"], seed=int(record["seed"]),
+            steps=steps[keep], scores=scores[keep], budget=REFERENCE_BUDGET.get(suite, math.nan),
+        ))
+    return runs
+
+
+def load_crafter_file(path: Path) -> list[Run]:
+    """Crafter's published human/random runs: per-episode reward and achievement counts."""
+    runs = []
+    for record in json.loads(Path(path).read_text()):
+        achievements = {key: np.array(values, dtype=float)
+                        for key, values in record.items() if key.startswith("achievement_")}
+        runs.append(Run(
+            suite="crafter", task=record["task"].replace("-", "_"), method=record["method"],
+            seed=int(record["seed"]), steps=np.array(record["xs"], dtype=float),
+            scores=np.array(record["reward"], dtype=float), episode_logs=achievements,
+        ))
+    return runs
+
+
+def load_reference(path: Path) -> list[Run]:
+    path = Path(path)
+    return load_crafter_file(path) if path.suffix == ".json" else load_score_file(path)
+
+
+def load_baselines(path: Path) -> dict:
+    """baselines.yaml: table name -> task -> [low, high] for min-max normalisation."""
+    return yaml.safe_load(Path(path).read_text())
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Download one reference file from its public source.")
+    parser.add_argument("relative_path", help="e.g. dreamerv3-scores/atari100k-dreamerv3.json.gz")
+    parser.add_argument("destination")
+    args = parser.parse_args()
+    print(f"downloading {source_url(args.relative_path)}")
+    download(args.relative_path, Path(args.destination))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+# Grid, paths and input functions shared by the rule files.
+import glob
+import os
+
+import yaml
+
+from pipelines.grid import grid_cells, run_name
+
+RUNS = config["runs_dir"]
+RESULTS = config["results_dir"]
+RUN_PATTERN = "{suite}/{task}/{size}-ratio{train_ratio}/seed{seed}"
+# With logs_dir set, nothing is trained: the run folders already there are aggregated.
+FROM_LOGS = config["logs_dir"] is not None
+CELLS = {} if FROM_LOGS else {run_name(cell): cell for cell in grid_cells(config)}
+
+
+wildcard_constraints:
+    suite="[a-z0-9_]+",
+    task="[A-Za-z0-9_.-]+",
+    size="[0-9]+m",
+    train_ratio="[0-9.]+",
+    seed="[0-9]+",
+
+
+def reference_path(relative_path):
+    """A reference file: the local copy when configured, else the download in resources/."""
+    folder = config["reference"]["local_dir"] or "resources/reference"
+    return f"{folder}/{relative_path}"
+
+
+REFERENCE_FILES = [reference_path(name) for name in config["reference"]["files"]]
+BASELINES = reference_path("baselines.yaml")
+
+
+def run_folders():
+    if FROM_LOGS:
+        pattern = os.path.join(config["logs_dir"], "**", "scores.jsonl")
+        return sorted(os.path.dirname(path) for path in glob.glob(pattern, recursive=True))
+    return [f"{RUNS}/{name}" for name in CELLS]
+
+
+def run_markers():
+    """What aggregation waits for: finished runs of the grid, or the scores found under logs_dir."""
+    marker = "scores.jsonl" if FROM_LOGS else "done.json"
+    return [f"{folder}/{marker}" for folder in run_folders()]
+
+
+def grid_cell(wildcards):
+    return CELLS[RUN_PATTERN.format(**dict(wildcards.items()))]
+
+
+def train_resource(name):
+    """A training resource: the suite's own setting, else the train default."""
+    def lookup(wildcards):
+        suite_resources = config["suites"][wildcards.suite].get("resources", {})
+        return suite_resources.get(name, config["train"]["resources"][name])
+    return lookup

@@ -1,0 +1,31 @@
+# One training run per grid cell. The declared output is only done.json, written by
+# agent.train at the very end, so a failed or preempted job never deletes checkpoints,
+# replay or scores; running the same command on the same folder resumes the run.
+
+
+rule train:
+    output:
+        f"{RUNS}/{RUN_PATTERN}/done.json",
+    log:
+        f"{RESULTS}/logs/train/{RUN_PATTERN}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{RUN_PATTERN}.tsv"
+    params:
+        task=lambda wildcards: grid_cell(wildcards)["task"],
+        steps=lambda wildcards: grid_cell(wildcards)["steps"],
+        envs=lambda wildcards: grid_cell(wildcards)["envs"],
+        logdir=lambda wildcards, output: os.path.dirname(output[0]),
+        device=config["train"]["device"],
+        overrides=" ".join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
+    threads: train_resource("cpus")
+    resources:
+        runtime=train_resource("runtime"),
+        mem_mb=train_resource("mem_mb"),
+        gpu=train_resource("gpu"),
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
+        " --size {wildcards.size} --train-ratio {wildcards.train_ratio} --steps {params.steps}"
+        " --envs {params.envs} --logdir {params.logdir} --device {params.device} {params.overrides}"
+        " > {log} 2>&1"

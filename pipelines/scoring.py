@@ -1,0 +1,165 @@
+"""Per-run scores under both protocols of spec 7, and the suite-specific scores.
+
+Window protocol (spec 7.4): the mean of the episode scores logged in the last
+`window_fraction` of the budget, e.g. [390k, 400k] frames for Atari100k.
+Binned protocol (spec 7.3): 30 equal bins over [0, budget], each bin the mean of the run's
+episodes in (left, right]; a run's final score is its last bin.
+"""
+import importlib
+import math
+
+import numpy as np
+import pandas as pd
+
+from pipelines.runs import Run
+
+# Minecraft: an episode return above 11.5 means the diamond was collected (spec 6.7).
+DIAMOND_RETURN = 11.5
+VARIANT = ["suite", "task", "method", "size", "train_ratio", "label"]
+
+
+def run_label(run: Run) -> str:
+    """Legend name: the method, plus model size and train ratio for our own runs."""
+    return f"{run.method} {run.size} ratio {run.train_ratio:g}" if run.source == "ours" else run.method
+
+
+def fill_budgets(runs: list[Run]) -> None:
+    """A run without a fixed budget counts up to the largest x of its (task, method, variant) group."""
+    largest = {}
+    for run in runs:
+        key = (run.suite, run.task, run.method, run.size, run.train_ratio)
+        top = run.steps.max() if len(run.steps) else 0.0
+        largest[key] = max(largest.get(key, 0.0), top)
+    for run in runs:
+        if math.isnan(run.budget):
+            run.budget = largest[(run.suite, run.task, run.method, run.size, run.train_ratio)]
+
+
+def within_budget(run: Run) -> np.ndarray:
+    return run.steps <= run.budget
+
+
+def window_score(run: Run, fraction: float) -> float:
+    inside = (run.steps >= run.budget * (1 - fraction)) & within_budget(run)
+    return float(run.scores[inside].mean()) if inside.any() else math.nan
+
+
+def binned_curve(run: Run, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right bin edges and the mean score per bin (NaN where no episode ended)."""
+    edges = np.linspace(0.0, run.budget, bins + 1)
+    values = np.full(bins, math.nan)
+    for index, (left, right) in enumerate(zip(edges[:-1], edges[1:])):
+        inside = (run.steps > left) & (run.steps <= right)
+        if inside.any():
+            values[index] = run.scores[inside].mean()
+    return edges[1:], values
+
+
+def crafter_score(run: Run) -> float:
+    """Spec 6.5: exp(mean_i ln(1 + s_i)) - 1, s_i = % of the run's episodes that unlocked achievement i."""
+    counts = [values[within_budget(run)] for name, values in run.episode_logs.items()
+              if name.startswith("achievement_")]
+    if not counts or not len(counts[0]):
+        return math.nan
+    rates = np.array([100.0 * np.mean(values > 0) for values in counts])
+    return float(np.exp(np.mean(np.log1p(rates))) - 1)
+
+
+def diamond_found(run: Run) -> float:
+    scores = run.scores[within_budget(run)]
+    return float((scores > DIAMOND_RETURN).any()) if len(scores) else math.nan
+
+
+def normaliser(suite: str, task: str, baselines: dict):
+    """(low, high) for min-max normalisation, or None where the suite reports raw returns."""
+    table = {"atari100k": "atari57_gamer", "atari200m": "atari57_gamer", "dmlab": "dmlab30",
+             "procgen": "procgen_hard"}.get(suite)
+    if table:
+        return tuple(baselines[table][task])
+    if suite.startswith("dmc_"):
+        return (0.0, 1000.0)  # DMC returns lie in [0, 1000]; used for IQM and optimality gap
+    return None
+
+
+def run_table(runs: list[Run], baselines: dict, bins: int, window_fraction: float) -> pd.DataFrame:
+    """One row per run: raw and normalised scores under both protocols plus the suite's own score."""
+    rows = []
+    for run in runs:
+        window = window_score(run, window_fraction)
+        final_bin = binned_curve(run, bins)[1][-1]
+        bounds = normaliser(run.suite, run.task, baselines)
+        low, high = bounds if bounds else (math.nan, math.nan)
+        own_score = {"crafter": crafter_score, "minecraft": diamond_found}.get(run.suite)
+        rows.append({
+            "suite": run.suite, "task": run.task, "method": run.method, "size": run.size,
+            "train_ratio": run.train_ratio, "label": run_label(run), "seed": run.seed,
+            "source": run.source, "budget": run.budget, "episodes": int(within_budget(run).sum()),
+            "window": window, "bins": final_bin,
+            "window_norm": (window - low) / (high - low), "bins_norm": (final_bin - low) / (high - low),
+            "suite_score": own_score(run) if own_score else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def curve_table(runs: list[Run], baselines: dict, bins: int) -> pd.DataFrame:
+    """Binned learning curve of every run (long format), raw and normalised."""
+    frames = []
+    for run in runs:
+        xs, ys = binned_curve(run, bins)
+        bounds = normaliser(run.suite, run.task, baselines)
+        low, high = bounds if bounds else (math.nan, math.nan)
+        frames.append(pd.DataFrame({
+            "suite": run.suite, "task": run.task, "method": run.method, "size": run.size,
+            "train_ratio": run.train_ratio, "label": run_label(run), "seed": run.seed,
+            "source": run.source, "bin": np.arange(bins), "x": xs, "score": ys,
+            "score_norm": (ys - low) / (high - low),
+        }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=VARIANT + ["seed", "source", "bin", "x", "score", "score_norm"])
+
+
+def bsuite_results_frame(run: Run) -> pd.DataFrame:
+    """The one place that turns our per-episode BSuite records into bsuite's logged results.
+
+    bsuite's CSV logger writes, per episode: `episode`, `steps`, `episode_len`,
+    `episode_return`, `total_return` and the environment's `bsuite_info()` values
+    (e.g. `total_regret`). The env adapter logs each of them per episode as
+    `log/bsuite/<column>` in scores.jsonl. Where `episode` or the returns are missing
+    they are rebuilt from the episode order and `episode/score`.
+    """
+    order = np.argsort(run.steps, kind="stable")
+    frame = pd.DataFrame({
+        "episode": np.arange(1, len(order) + 1),
+        "episode_return": run.scores[order],
+        "total_return": np.cumsum(run.scores[order]),
+    })
+    for name, values in run.episode_logs.items():
+        if name.startswith("bsuite/"):
+            frame[name.removeprefix("bsuite/")] = values[order]
+    return frame
+
+
+def bsuite_scores(runs: list[Run], problems: list) -> pd.DataFrame:
+    """bsuite's own score per experiment, from all ids of that experiment run by one method and seed."""
+    from bsuite import sweep
+
+    frames = {}
+    for run in runs:
+        if run.suite != "bsuite" or not len(run.scores):
+            continue
+        bsuite_id = run.task.removeprefix("bsuite_")
+        experiment = bsuite_id.split("/")[0]
+        frame = bsuite_results_frame(run).assign(bsuite_id=bsuite_id, **sweep.SETTINGS[bsuite_id])
+        key = (experiment, run.method, run.size, run.train_ratio, run_label(run), run.seed)
+        frames.setdefault(key, []).append(frame)
+    rows = []
+    for (experiment, method, size, ratio, label, seed), parts in sorted(frames.items()):
+        analysis = importlib.import_module(f"bsuite.experiments.{experiment}.analysis")
+        try:
+            score = float(analysis.score(pd.concat(parts, ignore_index=True)))
+        except KeyError as error:  # a results column bsuite needs was not logged
+            problems.append(f"bsuite {experiment} ({label}, seed {seed}): no score, missing column {error}")
+            score = math.nan
+        rows.append({"suite": "bsuite", "task": f"bsuite_{experiment}", "method": method, "size": size,
+                     "train_ratio": ratio, "label": label, "seed": seed, "score": score})
+    return pd.DataFrame(rows, columns=VARIANT + ["seed", "score"])

@@ -1,0 +1,127 @@
+"""Aggregation against hand computations written from the protocol text (spec 6.5, 7.3, 7.4)."""
+import gzip
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines import scoring, tables
+from pipelines.aggregate import aggregate
+from pipelines.reference import load_baselines, load_reference
+from pipelines.tests.conftest import REPO, catch_episodes, write_run
+
+
+def paper_values(reference_dir: Path, files: list[str]) -> pd.DataFrame:
+    runs = [run for name in files for run in load_reference(reference_dir / name)]
+    scoring.fill_budgets(runs)
+    run_scores = scoring.run_table(runs, load_baselines(reference_dir / "baselines.yaml"), 30, 0.025)
+    empty_bsuite = pd.DataFrame(columns=scoring.VARIANT + ["seed", "score"])
+    return tables.aggregate_table(tables.score_sets(run_scores, empty_bsuite), reps=10)
+
+
+def pick(frame, benchmark, quantity, protocol, metric, label):
+    row = frame[(frame.benchmark == benchmark) & (frame.quantity == quantity) & (frame.protocol == protocol)
+                & (frame.metric == metric) & (frame.label == label)]
+    assert len(row) == 1
+    return float(row.value.iloc[0])
+
+
+def test_atari100k_window_protocol_matches_hand_computation(reference_dir):
+    # Spec 7.4: per game and seed, mean of ys with xs in [390k, 400k]; mean over seeds;
+    # human-normalise; then mean and median over the 26 games.
+    with gzip.open(reference_dir / "dreamerv3-scores/atari100k-dreamerv3.json.gz", "rt") as stream:
+        records = json.load(stream)
+    human = yaml.safe_load((reference_dir / "baselines.yaml").read_text())["atari57_gamer"]
+    per_game = {}
+    for record in records:
+        window = [y for x, y in zip(record["xs"], record["ys"]) if 390_000 <= x <= 400_000 and y is not None]
+        if window:
+            per_game.setdefault(record["task"], []).append(sum(window) / len(window))
+    normalised = []
+    for game, seed_scores in per_game.items():
+        low, high = human[game]
+        normalised.append((sum(seed_scores) / len(seed_scores) - low) / (high - low))
+    assert len(normalised) == 26
+    values = paper_values(reference_dir, ["dreamerv3-scores/atari100k-dreamerv3.json.gz"])
+    assert pick(values, "atari100k", "normalised", "window", "mean", "dreamerv3") == pytest.approx(
+        np.mean(normalised))
+    assert pick(values, "atari100k", "normalised", "window", "median", "dreamerv3") == pytest.approx(
+        np.median(normalised))
+
+
+def test_dmc_proprio_mean_with_30_bins_matches_hand_computation(reference_dir):
+    # Spec 7.3: per task, xlim = largest x of its runs, 30 bins of width xlim/30; a bin is the
+    # mean of the points in (left, right]; seeds averaged ignoring empty bins; mean over tasks.
+    with gzip.open(reference_dir / "dreamerv3-scores/dmc_proprio-dreamerv3.json.gz", "rt") as stream:
+        records = json.load(stream)
+    task_finals = []
+    for task in sorted({record["task"] for record in records}):
+        runs = [record for record in records if record["task"] == task]
+        xlim = max(max(record["xs"]) for record in runs)
+        left = xlim - xlim / 30
+        seed_finals = []
+        for record in runs:
+            last_bin = [y for x, y in zip(record["xs"], record["ys"]) if left < x <= xlim and y is not None]
+            if last_bin:
+                seed_finals.append(sum(last_bin) / len(last_bin))
+        task_finals.append(sum(seed_finals) / len(seed_finals))
+    values = paper_values(reference_dir, ["dreamerv3-scores/dmc_proprio-dreamerv3.json.gz"])
+    assert pick(values, "dmc_proprio", "return", "bins", "mean", "dreamerv3") == pytest.approx(
+        np.mean(task_finals))
+
+
+def test_crafter_reference_runs_score_as_published(reference_dir):
+    # Crafter paper: human experts 50.5 %, random policy 1.6 % (score per run, mean over runs).
+    files = ["crafter/crafter_reward-human.json", "crafter/crafter_noreward-random.json"]
+    values = paper_values(reference_dir, files)
+    human = pick(values, "crafter_reward", "crafter score / 100", "all episodes", "mean", "human")
+    random = pick(values, "crafter_noreward", "crafter score / 100", "all episodes", "mean", "random")
+    assert round(100 * human, 1) == 50.5
+    assert round(100 * random, 1) == 1.6
+
+
+def test_crafter_score_formula_on_a_small_run(tmp_path, reference_dir):
+    # Two achievements, four episodes: success rates 50 % and 25 % -> exp(mean ln(1+s)) - 1.
+    episodes = [{"step": 10 * i, "episode/score": 1.0, "log/achievement_collect_wood": wood,
+                 "log/achievement_place_table": table}
+                for i, (wood, table) in enumerate([(1, 0), (3, 2), (0, 0), (0, 0)], 1)]
+    folder = write_run(tmp_path / "run", "crafter", "reward", 0, episodes, steps=40)
+    out = tmp_path / "out"
+    aggregate(workflow_config(), [folder], [], reference_dir / "baselines.yaml", out)
+    score = pd.read_csv(out / "runs.csv").suite_score.iloc[0]
+    assert score == pytest.approx(math.exp((math.log(51) + math.log(26)) / 2) - 1)
+
+
+def test_bsuite_score_comes_from_bsuite_analysis(tmp_path, reference_dir):
+    # catch: score = clip((1.6 - mean regret per episode) / 1.6, 0, 1) at the last episode.
+    folder = write_run(tmp_path / "run", "bsuite", "catch/0", 3, catch_episodes(50, 0.5), steps=500)
+    out = tmp_path / "out"
+    aggregate(workflow_config(), [folder], [], reference_dir / "baselines.yaml", out)
+    bsuite = pd.read_csv(out / "bsuite.csv")
+    assert bsuite.task.tolist() == ["bsuite_catch"]
+    assert bsuite.score.iloc[0] == pytest.approx((1.6 - 0.5) / 1.6)
+
+
+def test_malformed_and_truncated_lines_are_reported_and_skipped(tmp_path, reference_dir):
+    good = {"step": 100, "episode/score": 3.0}
+    lines = (json.dumps(good) + "\n" + "not json\n" + json.dumps({"step": 200}) + "\n"
+             + json.dumps({"step": 300, "episode/score": 5.0}) + "\n" + '{"step": 400, "episode/sc')
+    folder = write_run(tmp_path / "run", "gym", "CartPole-v1", 0, [], steps=400, lines=lines)
+    broken = tmp_path / "no_config"
+    broken.mkdir()
+    out = tmp_path / "out"
+    aggregate(workflow_config(), [folder, broken], [], reference_dir / "baselines.yaml", out)
+    problems = (out / "problems.txt").read_text().splitlines()
+    scores_path = folder / "scores.jsonl"
+    assert [line.split(": ")[0] for line in problems] == [
+        f"{scores_path}:2", f"{scores_path}:3", f"{scores_path}:5", str(broken / "config.yaml")]
+    runs = pd.read_csv(out / "runs.csv")
+    assert runs.episodes.tolist() == [2]
+
+
+def workflow_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())

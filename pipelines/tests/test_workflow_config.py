@@ -1,0 +1,80 @@
+"""The schema stops bad configs before any job starts; dry runs plan the expected grids; lint is clean."""
+import jsonschema
+import pytest
+import yaml
+
+from pipelines.tests.conftest import REFERENCE
+from pipelines.tests.workflow_helpers import REPO, job_counts, snakemake
+
+CONFIGS = ["config.yaml", "paper.yaml", "scaling.yaml", "test.yaml"]
+
+
+def merged_config(name: str) -> dict:
+    """config.yaml updated by another config file, as snakemake --configfile merges them."""
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in yaml.safe_load((REPO / "config" / name).read_text()).items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) else value
+    return base
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_are_valid(name):
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    jsonschema.validate(merged_config(name), schema)
+
+
+@pytest.mark.parametrize("override, named", [
+    ({"bogus_key": 1}, "bogus_key"),
+    ({"grid": [{"suite": "gym", "seeds": [0], "sizes": ["3m"]}]}, "3m"),
+    ({"grid": [{"suite": "pong", "seeds": [0]}]}, "pong"),
+    ({"aggregation": {"binz": 30}}, "binz"),
+])
+def test_schema_rejects_bad_config_naming_the_key(tmp_path, override, named):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    result = snakemake("-n", "--configfile", str(bad))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert named in output
+    assert "Job stats" not in output
+
+
+def expected_train_jobs(name: str) -> int:
+    """Grid size computed straight from the YAML: distinct (suite, task, size, ratio, seed)."""
+    config = merged_config(name)
+    cells = set()
+    for block in config["grid"]:
+        defaults = config["suites"][block["suite"]]
+        for task in block.get("tasks", defaults["tasks"]):
+            for size in block.get("sizes", [defaults["size"]]):
+                for ratio in block.get("train_ratios", [defaults["train_ratio"]]):
+                    for seed in block["seeds"]:
+                        cells.add((block["suite"], task, size, ratio, seed))
+    return len(cells)
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "scaling.yaml"])
+def test_dry_run_plans_the_grid(tmp_path, name):
+    local = tmp_path / "local_reference.yaml"
+    local.write_text(yaml.safe_dump({"reference": {"local_dir": str(REFERENCE)},
+                                     "results_dir": str(tmp_path / "results"),
+                                     "runs_dir": str(tmp_path / "runs")}))
+    result = snakemake("-n", "--configfile", f"config/{name}", str(local))
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    summary_rules = ["workflow_config", "aggregate", "tables", "plots", "export", "report", "all"]
+    assert counts["train"] == expected_train_jobs(name)
+    assert counts == {"train": counts["train"], **{rule: 1 for rule in summary_rules},
+                      "total": counts["train"] + len(summary_rules)}
+
+
+def test_paper_grid_size():
+    # 26 + 57 Atari games x 5, 18 + 20 DMC tasks x 5, 30 DMLab levels x 5, Crafter x 5,
+    # Minecraft x 20, 468 bsuite settings x 1, CartPole x 5.
+    assert expected_train_jobs("paper.yaml") == 130 + 285 + 90 + 100 + 150 + 5 + 20 + 468 + 5
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
