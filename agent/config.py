@@ -32,6 +32,8 @@ class Config:
     steps: int = 10_000  # agent-step budget (policy steps summed over envs, no action repeat)
     envs: int = 1  # environments stepped together with one batched policy call
     parallel_envs: bool = False  # step environments in worker processes
+    env_args: dict = field(default_factory=dict)  # adapter arguments over the suite's official ones,
+    #   e.g. {length: 400} for short test episodes; empty = the official settings
     train_ratio: float = 32.0  # replayed training steps per agent step (spec 5.4)
     train_fill: int = 1024  # replay items needed before the first update (= batch_size * batch_length)
     replay_size: int = 5_000_000  # replay capacity in steps; oldest dropped first

@@ -47,11 +47,14 @@ class DMC(Env):
         log_image: bool = False,
         size: tuple = (64, 64),
         repeat: int = 1,
+        length: int | None = None,
         seed: int = 0,
     ):
         """`image`/`proprio` pick the agent's observations. `log_image` renders the image into
         `log/image` for proprio runs as the official code does; it is off by default because
-        rendering is ~50x slower than the physics and the agent never sees it."""
+        rendering is ~50x slower than the physics and the agent never sees it. `length` cuts
+        episodes after that many agent steps (a time limit: is_last, not terminal) for short
+        test runs; None keeps dm_control's own 1000-step episodes."""
         self.render = image or log_image
         if select_gl_backend() is None and self.render:
             packages = " or ".join(f"`apt-get install {package}`" for _, package in GL_BACKENDS.values())
@@ -74,6 +77,8 @@ class DMC(Env):
         self.repeat = repeat
         self.camera = CAMERAS.get(domain, 0)
         self.action_spec = self.env.action_spec()
+        self.length = length
+        self.steps = 0
         self.done = True
 
     @property
@@ -95,6 +100,7 @@ class DMC(Env):
     def step(self, action):
         if action["reset"] or self.done:
             self.done = False
+            self.steps = 0
             return self._obs(self.env.reset(), 0.0, is_first=True)
         # The agent's samples may leave [-1, 1]: clip, then rescale to the actuator bounds.
         unit = np.clip(np.asarray(action["action"], np.float64), -1.0, 1.0)
@@ -106,8 +112,9 @@ class DMC(Env):
             reward += timestep.reward or 0.0
             if timestep.last():
                 break
-        self.done = timestep.last()
-        terminal = self.done and timestep.discount == 0
+        self.steps += 1
+        terminal = timestep.last() and timestep.discount == 0
+        self.done = timestep.last() or self.steps == self.length
         return self._obs(timestep, reward, is_last=self.done, is_terminal=terminal)
 
     def _obs(self, timestep, reward, is_first=False, is_last=False, is_terminal=False):

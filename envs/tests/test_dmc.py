@@ -63,3 +63,14 @@ def test_discount_zero_is_terminal(rng):
     env.env.step = terminate
     obs = env.step(random_action(env, rng))
     assert obs["is_last"] and obs["is_terminal"]
+
+
+def test_length_cuts_episodes_as_a_time_limit(rng):
+    env = envs.make("dmc_proprio", "walker_walk", length=5)
+    obs = env.step({"action": np.zeros(6, np.float32), "reset": True})
+    assert obs["is_first"]
+    for step in range(5):
+        obs = env.step({"action": rng.uniform(-1, 1, 6).astype(np.float32), "reset": False})
+        assert obs["is_last"] == (step == 4)
+        assert not obs["is_terminal"]
+    assert env.step({"action": np.zeros(6, np.float32), "reset": False})["is_first"]
