@@ -16,6 +16,8 @@ rule train:
         envs=lambda wildcards: grid_cell(wildcards)["envs"],
         logdir=lambda wildcards, output: os.path.dirname(output[0]),
         device=config["train"]["device"],
+        # Minecraft renders through an X display even headless (inside its container).
+        display=lambda wildcards: "xvfb-run -a" if wildcards.suite == "minecraft" else "",
         overrides=" ".join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
     threads: train_resource("cpus")
     resources:
@@ -24,8 +26,12 @@ rule train:
         gpu=train_resource("gpu"),
     conda:
         "../../environment.yml"
+    # Only used with --software-deployment-method apptainer (profiles/slurm): DMLab and
+    # Minecraft need their own images, every other suite runs in the agent image.
+    container:
+        lambda wildcards: config.get(f"container_{wildcards.suite}", config["container_agent"])
     shell:
-        "python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
+        "{params.display} python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
         " --size {wildcards.size} --train-ratio {wildcards.train_ratio} --steps {params.steps}"
         " --envs {params.envs} --logdir {params.logdir} --device {params.device} {params.overrides}"
         " > {log} 2>&1"
