@@ -1,0 +1,73 @@
+"""What produced a run: code version, packages, machine, container and command line."""
+import hashlib
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+# torch, numpy and every suite's engine; the ones not installed are left out.
+PACKAGES = ("torch", "numpy", "gymnasium", "ale-py", "dm-control", "mujoco", "bsuite", "crafter",
+            "minerl", "memory-maze")  # fmt: skip
+
+
+def git(*args) -> str | None:
+    try:
+        result = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def container() -> dict | None:
+    """The Apptainer/Singularity image this runs in, with the SHA-256 of the image file."""
+    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
+    if not image:
+        return None
+    digest = None
+    if Path(image).is_file():  # a sandbox folder has no single file to hash
+        sha = hashlib.sha256()
+        with open(image, "rb") as file:
+            for block in iter(lambda: file.read(1 << 24), b""):
+                sha.update(block)
+        digest = "sha256:" + sha.hexdigest()
+    return {"image": image, "digest": digest}
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine()
+
+
+def collect(device: str, argv: list[str]) -> dict:
+    """device: the resolved torch device the run uses."""
+    status = git("status", "--porcelain")
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "device": device,
+        "device_name": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "command": [sys.executable, *argv],
+        "container": container(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }

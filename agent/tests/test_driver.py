@@ -1,0 +1,73 @@
+import numpy as np
+
+from agent.config import make_config
+from agent.driver import Driver
+from agent.spaces import Space
+from agent.tests.fake_agent import FakeAgent
+from envs.base import Env, step_spaces
+from envs.parallel import BatchEnv
+
+
+class CountingEnv(Env):
+    """Episodes of `length` steps after the reset step; reward 1 per step; logs the step count."""
+
+    def __init__(self, length):
+        self.length = length
+        self.steps = 0
+        self.received = []  # actions seen, for the test
+
+    @property
+    def obs_space(self):
+        return {"vector": Space(np.float32, (2,)), **step_spaces(), "log/steps": Space(np.int64)}
+
+    @property
+    def act_space(self):
+        return {"action": Space(np.int32, (), 0, 3), "reset": Space(bool)}
+
+    def step(self, action):
+        self.received.append(dict(action))
+        if action["reset"]:
+            self.steps = 0
+            return self._obs(0.0, is_first=True)
+        self.steps += 1
+        done = self.steps == self.length
+        return self._obs(1.0, is_last=done, is_terminal=done)
+
+    def _obs(self, reward, is_first=False, is_last=False, is_terminal=False):
+        return {
+            "vector": np.array([self.steps, self.length], np.float32),
+            "reward": np.float32(reward),
+            "is_first": is_first,
+            "is_last": is_last,
+            "is_terminal": is_terminal,
+            "log/steps": np.int64(self.steps),
+        }
+
+
+def test_driver_batches_resets_and_reports_episodes():
+    envs = [CountingEnv(3), CountingEnv(5)]
+    batch_env = BatchEnv([lambda env=env: env for env in envs], parallel=False)
+    agent = FakeAgent(batch_env.obs_space, {"action": batch_env.act_space["action"]}, make_config("1m"))
+    driver = Driver(batch_env, agent)
+    finished = []
+    for _ in range(12):
+        transition, episodes = driver.step()
+        assert transition["vector"].shape == (2, 2)
+        assert transition["action"].shape == (2,)
+        assert transition["dyn/deter"].shape == (2, 8)
+        assert not any(key.startswith("log/") for key in transition)
+        # The stored action of a last step is zeroed, as the next one sent is a reset.
+        assert (transition["action"][transition["is_last"]] == 0).all()
+        finished += episodes
+
+    # Env 0: reset + 3 steps = 4 transitions per episode, 3 episodes in 12 steps; env 1: 6 per episode.
+    assert [e["env"] for e in finished] == [0, 1, 0, 0, 1]
+    for episode in finished:
+        length = envs[episode["env"]].length
+        assert episode["episode/score"] == length
+        assert episode["episode/length"] == length + 1
+        assert episode["log/steps"] == length  # value at the last step
+
+    # The first action and every action after is_last is a reset.
+    received = envs[0].received
+    assert [i for i, action in enumerate(received) if action["reset"]] == [0, 4, 8]
