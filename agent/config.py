@@ -44,6 +44,8 @@ class Config:
     device: str = "auto"  # "auto" = cuda if available else cpu
     precision: str = "auto"  # "auto" = bfloat16 autocast on cuda, float32 on cpu; or "float32"/"bfloat16"
     compile: bool = False  # torch.compile the update (costs minutes before the first update)
+    threads: int = 0  # torch CPU threads; 0 = torch's default (one per core). 1 is faster for small
+    #   models on cores shared with other jobs
 
     # --- Model size (spec 2.6; set by `size`, each still overridable) ---
     size: str = "200m"  # preset name: one of SIZES

@@ -49,7 +49,7 @@ from agent.replay import Replay
 from envs.bsuite import episode_budget
 from envs.parallel import BatchEnv
 
-MAY_DIFFER_ON_RESUME = ("device", "compile", "parallel_envs", "log_every", "save_every")
+MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
 NO_STEP_LIMIT = 10**15  # bsuite runs until its episode budget instead
 FLAGS = {"seed": "seed", "size": "size", "train_ratio": "train_ratio", "steps": "steps", "envs": "envs",
          "device": "device"}  # fmt: skip
@@ -254,6 +254,8 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
     device = resolve_device(config.device)
     seed_everything(config, device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     agent = agent_class(obs_space, act_space, config)
     replay = Replay(config.replay_size, config.batch_length + config.replay_context, config.replay_chunksize,
                     config.replay_online, seed=config.seed)  # fmt: skip
