@@ -23,6 +23,7 @@ scheduler sees a failure and requeues the job, which then resumes.
 """
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -165,6 +166,26 @@ def seed_everything(config, device: str):
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def replay_memory_estimate(config, obs_space: dict, act_space: dict) -> tuple[int, int]:
+    """Bytes per stored step (observations, actions, flags, the latent: float32 deter and uint8
+    class indices) and the replay's size when full: its capacity or the whole run, if shorter."""
+    spaces = [*obs_space.values(), *act_space.values()]
+    per_step = sum(space.dtype.itemsize * int(np.prod(space.shape)) for space in spaces)
+    per_step += 4 * config.deter + config.stoch
+    return per_step, per_step * min(config.replay_size, config.steps)
+
+
+def available_memory() -> int:
+    """MemAvailable of the machine (Linux), else the physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def env_seed(seed: int, index: int, start_step: int) -> int:
     """Distinct per env and per (re)start, so a resumed run does not replay the same episodes."""
     return int(np.random.SeedSequence([seed, index, start_step]).generate_state(1)[0])
@@ -252,6 +273,16 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
         return 2
     obs_space = {key: space for key, space in batch_env.obs_space.items() if not key.startswith("log/")}
     act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
+    per_step, replay_bytes = replay_memory_estimate(config, obs_space, act_space)
+    available = available_memory()
+    print(f"Replay memory: {per_step:,} bytes per step x {min(config.replay_size, config.steps):,} steps = "
+          f"{replay_bytes / 1e9:.2f} GB when full ({available / 1e9:.1f} GB available)", file=sys.stderr)
+    if replay_bytes > 0.9 * available:
+        print(f"error: the replay would need {replay_bytes / 1e9:.1f} GB but only {available / 1e9:.1f} GB of memory "
+              "are available. Lower --set replay_size=N (steps), or use a smaller --size (the stored latent is "
+              "4 x deter bytes per step).", file=sys.stderr)
+        batch_env.close()
+        return 2
     device = resolve_device(config.device)
     seed_everything(config, device)
     if config.threads:

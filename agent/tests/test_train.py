@@ -251,3 +251,12 @@ def test_learning_beats_random_policy_on_cartpole(tmp_path):
     scores = [line["episode/score"] for line in read_lines(logdir / "scores.jsonl") if line["step"] > 1500]
     random_score = random_policy_score("gym", "CartPole-v1", seed=0)
     assert scores and np.mean(scores) > random_score + 50, (scores, random_score)
+
+
+def test_replay_that_cannot_fit_is_refused_before_the_run(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--steps", "10000000000", "--logdir", str(logdir), "--set", "replay_size=100000000000"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Replay memory:" in err and "Lower --set replay_size" in err
+    assert not (logdir / "config.yaml").exists()
