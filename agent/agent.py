@@ -73,11 +73,18 @@ class Agent:
         self.reward, self.cont, self.policy_net = self.nets["rew"], self.nets["con"], self.nets["pol"]
         self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
         self.bins = twohot_bins(config.bins).to(self.device)
-        # torch.compile of the whole loss: minutes of compiling before the first update.
-        self.compute_loss = torch.compile(self.loss) if config.compile else self.loss
+        if config.compile:
+            self.compile_steps()
         self.optimizer = LaProp(self.trained_parameters(), lr=config.lr, warmup=config.warmup,
                                 agc=config.agc, pmin=config.agc_pmin, beta1=config.beta1,
                                 beta2=config.beta2, eps=config.eps)
+
+    def compile_steps(self):
+        """torch.compile the per-step pieces (block-GRU step, head and policy MLPs), not the 64-step
+        unrolled loss, whose compile takes many minutes. Fuses the elementwise ops around the matmuls."""
+        self.rssm.core = torch.compile(self.rssm.core, dynamic=False)
+        for module in (self.reward, self.cont, self.critic, self.slow_critic, self.policy_net.mlp):
+            module.compile(dynamic=False)
 
     # --- Modules and parameters ---
 
@@ -108,8 +115,11 @@ class Agent:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def to_torch(self, data: dict) -> dict:
-        return {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in data.items()
-                if not k.startswith("log/")}
+        tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in data.items() if not k.startswith("log/")}
+        if self.device.type != "cuda":
+            return tensors
+        # Pinned host memory lets the copies run asynchronously, queued ahead of the first kernel.
+        return {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in tensors.items()}
 
     def action_vector(self, actions: dict):
         """Action dict -> (..., A): sorted keys, discrete one-hot (spec 2.3)."""
@@ -122,6 +132,7 @@ class Agent:
                 parts.append(value.float().reshape(*value.shape[:value.dim() - len(space.shape)], -1))
         return torch.cat(parts, -1)
 
+    @torch.no_grad()
     def sample_actions(self, dists: dict) -> dict:
         """Sampled actions in the env's format: class indices or unsquashed continuous values."""
         actions = {}
@@ -181,7 +192,7 @@ class Agent:
         data = self.to_torch(batch)
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
-            loss, metrics, latents = self.compute_loss(data, update_normalizer=True)
+            loss, metrics, latents = self.loss(data, update_normalizer=True)
         loss.backward()
         metrics.update({f"opt/{k}": v for k, v in self.optimizer.step().items()})
         with torch.no_grad():
@@ -208,7 +219,7 @@ class Agent:
         # World model (spec 3.1).
         tokens = self.encoder({k: obs[k] for k in self.image_keys + self.vector_keys})  # (B, T, E)
         post = self.rssm.observe(state, prev_actions, tokens, obs["is_first"].bool())
-        prior_logits = self.rssm.prior(post["deter"])
+        prior_logits = self.rssm.prior(post["deter"])  # (B, T, S*C)
         losses = {}
         losses["dyn"], losses["rep"], metrics = self.rssm.kl_losses(post["logits"], prior_logits, cfg.free_nats)
         feat = self.features(post)  # (B, T, F)
@@ -231,19 +242,28 @@ class Agent:
             self.cont(feat)[..., 0].float(), cont_target, reduction="none")
 
         # Imagination from every posterior state, without gradient into the world model (spec 3.2).
+        # The policy runs with gradient during the rollout (its inputs are sg), so the actor loss
+        # reuses these outputs instead of running the policy again on the imagined states.
         start = {k: post[k].detach().reshape(batch * length, *post[k].shape[2:]) for k in ("deter", "stoch")}
+        logps, entropies = [], []
+
+        def act(state):
+            with torch.enable_grad():
+                dists = self.policy_net(self.features(state))
+                action = self.sample_actions(dists)
+                logp, entropy = self.log_prob_entropy(dists, action)
+            logps.append(logp)
+            entropies.append(entropy)
+            return self.action_vector(action)
+
         with torch.no_grad():
-            states, actions = [start], []
-            for _ in range(cfg.imag_length):
-                action = self.sample_actions(self.policy_net(self.features(states[-1])))
-                actions.append(action)
-                states.append(self.rssm.imagine_step(states[-1], self.action_vector(action)))
+            states = self.rssm.imagine(start, act, cfg.imag_length)
             imag = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
             imag_feat = self.features(imag)  # (N, H+1, F)
             imag_reward = self.twohot(self.reward(imag_feat)).mean()  # (N, H+1)
             imag_cont = torch.sigmoid(self.cont(imag_feat)[..., 0].float())
             slow_value = self.twohot(self.slow_critic(imag_feat)).mean()
-        actions = {k: torch.stack([a[k] for a in actions], 1) for k in self.act_space}  # (N, H, ...)
+        logp, entropy = torch.stack(logps, 1), torch.stack(entropies, 1)  # (N, H)
         value_dist = self.twohot(self.critic(imag_feat))
         value = value_dist.mean().detach()  # (N, H+1)
         weight = torch.cumprod(imag_cont, 1)[:, :-1]  # w_t = c_0 ... c_t, (N, H)
@@ -254,7 +274,6 @@ class Agent:
             self.retnorm.update(returns)
         scale = self.retnorm.scale()
         advantage = (returns - value[:, :-1]) / scale
-        logp, entropy = self.log_prob_entropy(self.policy_net(imag_feat[:, :-1]), actions)
         losses["policy"] = -weight * (logp * advantage + cfg.actor_entropy * entropy)
 
         # Critic (spec 3.5): two-hot towards the returns and the slow critic's mean.

@@ -1,5 +1,7 @@
 """Output distributions of DreamerV3 (spec 2.3, 2.5): symlog, two-hot, unimix categoricals,
 the bounded normal policy. Everything here computes in float32."""
+import functools
+
 import torch
 from torch.nn import functional as F
 
@@ -24,60 +26,86 @@ class TwoHot:
 
     def __init__(self, logits, bins):
         self.logits = logits.float()  # (..., K)
-        self.bins = bins  # (K,)
+        self.bins = bins  # (K,), bins[K-1-i] = -bins[i] and bins[(K-1)/2] = 0
+
+    @functools.cached_property
+    def log_normalizer(self):  # (...,), shared by every loss on these logits
+        return self.logits.logsumexp(-1)
 
     def mean(self):
-        # Pairwise sum of mirrored bins, so that uniform probabilities give exactly 0.
+        # Pair each bin with its mirror: sum_i p_i b_i = sum_{i<m} (p_i - p_{K-1-i}) b_i, so that
+        # uniform probabilities give exactly 0. One matmul instead of products and a sum.
         probs = self.logits.softmax(-1)
         middle = (self.bins.shape[0] - 1) // 2
-        low = probs[..., :middle] * self.bins[:middle]
-        high = probs[..., middle + 1:].flip(-1) * self.bins[middle + 1:].flip(0)
-        return (low + high).sum(-1) + probs[..., middle] * self.bins[middle]
+        return (probs[..., :middle] - probs[..., middle + 1:].flip(-1)) @ self.bins[:middle]
 
     def loss(self, target):
-        """Cross-entropy against the two-hot encoding of the raw target (...,)."""
-        return -(twohot(target.float(), self.bins) * self.logits.log_softmax(-1)).sum(-1)
+        """Cross-entropy against the two-hot encoding of the raw target (...,).
+
+        Only the two neighbouring bins carry weight, so the loss is gathered from those two
+        logits instead of multiplying a (..., K) two-hot: log Z - w_lo l_lo - w_hi l_hi.
+        """
+        below, above, w_below, w_above = twohot_neighbours(target.float(), self.bins)
+        picked = w_below * self.logits.gather(-1, below[..., None])[..., 0]
+        picked = picked + w_above * self.logits.gather(-1, above[..., None])[..., 0]
+        return self.log_normalizer - picked
 
 
-def twohot(target, bins):
-    """Raw value (...,) -> weights (..., K) on its two neighbouring bins, linear in raw space."""
+def twohot_neighbours(target, bins):
+    """Raw value (...,) -> indices of its two neighbouring bins b_lo <= y < b_hi and their weights,
+    linear in raw space; outside the range both indices are the end bin."""
     count = bins.shape[0]
-    below = (bins <= target[..., None]).sum(-1) - 1
-    above = count - (bins > target[..., None]).sum(-1)
-    below = below.clamp(0, count - 1)
+    above = torch.searchsorted(bins, target.contiguous(), right=True)  # number of bins <= target
+    below = (above - 1).clamp(0, count - 1)
     above = above.clamp(0, count - 1)
     equal = below == above
     to_below = torch.where(equal, 1.0, (bins[below] - target).abs())
     to_above = torch.where(equal, 1.0, (bins[above] - target).abs())
     total = to_below + to_above
-    return (F.one_hot(below, count) * (to_above / total)[..., None]
-            + F.one_hot(above, count) * (to_below / total)[..., None])
+    return below, above, to_above / total, to_below / total
 
 
-def unimix_logits(logits, unimix: float):
-    """log of (1 - unimix) * softmax(logits) + unimix / C."""
-    logits = logits.float()
-    if not unimix:
-        return logits.log_softmax(-1)
-    probs = (1 - unimix) * logits.softmax(-1) + unimix / logits.shape[-1]
-    return probs.log()
+def twohot(target, bins):
+    """Raw value (...,) -> dense two-hot weights (..., K)."""
+    below, above, w_below, w_above = twohot_neighbours(target, bins)
+    count = bins.shape[0]
+    return F.one_hot(below, count) * w_below[..., None] + F.one_hot(above, count) * w_above[..., None]
 
 
 class OneHotCategorical:
-    """Categoricals over the last axis with straight-through one-hot samples (outs.py:208-270)."""
+    """Categoricals over the last axis with straight-through one-hot samples (outs.py:208-270).
+
+    probs = (1 - unimix) softmax(logits) + unimix / C, logits = log(probs). Both are computed on
+    first use, so sampling in the imagination rollout never takes the log.
+    """
 
     def __init__(self, logits, unimix: float = 0.0):
-        self.logits = unimix_logits(logits, unimix)  # (..., C), normalised log-probs
+        self.raw = logits.float()  # (..., C)
+        self.unimix = unimix
 
-    @property
+    @functools.cached_property
     def probs(self):
-        return self.logits.exp()
+        if not self.unimix:
+            return self.raw.softmax(-1)
+        return (1 - self.unimix) * self.raw.softmax(-1) + self.unimix / self.raw.shape[-1]
+
+    @functools.cached_property
+    def logits(self):  # normalised log-probabilities
+        return self.probs.log() if self.unimix else self.raw.log_softmax(-1)
+
+    def detach(self) -> "OneHotCategorical":
+        return OneHotCategorical(self.logits.detach())  # normalised logits: log_softmax keeps them
 
     def sample(self):
+        # Inverse CDF: one uniform per categorical, the class is the number of CDF values below it.
         probs = self.probs
-        index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1)
-        onehot = F.one_hot(index.reshape(probs.shape[:-1]), probs.shape[-1]).to(probs.dtype)
-        return onehot + probs - probs.detach()
+        cdf = probs.detach().cumsum(-1)
+        uniform = torch.rand_like(cdf[..., :1]) * cdf[..., -1:]  # scaled by the total: no index past C-1
+        index = (cdf <= uniform).sum(-1)
+        onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        if not (probs.requires_grad and torch.is_grad_enabled()):
+            return onehot  # without gradient the straight-through term would only add rounding
+        return onehot + probs - probs.detach()  # straight-through
 
     def mode(self):
         return F.one_hot(self.logits.argmax(-1), self.logits.shape[-1]).float()
