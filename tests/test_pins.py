@@ -20,7 +20,8 @@ def read_pins(lines):
 
 
 def test_requirements_are_exact_and_torch_first():
-    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    text = (ROOT / "requirements.txt").read_text()
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     assert lines[0] == "torch==2.13.0", "torch goes first: any other spec pulls a multi-GB CUDA build on CPU machines"
     read_pins(lines)
 
