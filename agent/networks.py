@@ -91,6 +91,16 @@ class Conv(nn.Conv2d):
         nn.init.zeros_(self.bias)
 
 
+def conv_stack(channels: int, widths: list[int], kernel: int):
+    """Convolutions from `channels` through each width, with one RMSNorm per stage."""
+    convs, norms = nn.ModuleList(), nn.ModuleList()
+    for width in widths:
+        convs.append(Conv(channels, width, kernel))
+        norms.append(RMSNorm(width))
+        channels = width
+    return convs, norms
+
+
 def channel_norm(norm: RMSNorm, x):  # RMSNorm over channels of an NCHW map, per pixel
     return norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
@@ -150,12 +160,7 @@ class Encoder(nn.Module):
             image_stages(width)
             channels = sum(obs_space[k].shape[2] for k in self.image_keys)
             widths = [config.depth * m for m in config.cnn_mults]
-            self.convs = nn.ModuleList()
-            self.norms = nn.ModuleList()
-            for width_out in widths:
-                self.convs.append(Conv(channels, width_out, config.kernel))
-                self.norms.append(RMSNorm(width_out))
-                channels = width_out
+            self.convs, self.norms = conv_stack(channels, widths, config.kernel)
             self.outputs += final * (width // 16) * widths[-1]
 
     def forward(self, obs: dict) -> torch.Tensor:  # obs: (..., *shape) -> (..., E)
@@ -206,15 +211,9 @@ class Decoder(nn.Module):
             self.from_stoch = nn.Sequential(Dense(stoch, 2 * config.units), Linear(2 * config.units, units))
             self.map_norm = RMSNorm(self.map_shape[-1])
             widths = [config.depth * m for m in config.cnn_mults[:3]][::-1]  # 4c, 3c, 2c
-            channels = self.map_shape[-1]
-            self.convs = nn.ModuleList()
-            self.norms = nn.ModuleList()
-            for width_out in widths:
-                self.convs.append(Conv(channels, width_out, config.kernel))
-                self.norms.append(RMSNorm(width_out))
-                channels = width_out
+            self.convs, self.norms = conv_stack(self.map_shape[-1], widths, config.kernel)
             self.image_channels = [obs_space[k].shape[2] for k in self.image_keys]
-            self.out_conv = Conv(channels, sum(self.image_channels), config.kernel)
+            self.out_conv = Conv(widths[-1], sum(self.image_channels), config.kernel)
 
     def forward(self, deter, stoch) -> dict:
         """deter (..., D), stoch (..., S, C) -> {key: prediction (..., *shape)}.
