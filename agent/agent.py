@@ -132,7 +132,6 @@ class Agent:
                 parts.append(value.float().reshape(*value.shape[:value.dim() - len(space.shape)], -1))
         return torch.cat(parts, -1)
 
-    @torch.no_grad()
     def sample_actions(self, dists: dict) -> dict:
         """Sampled actions in the env's format: class indices or unsquashed continuous values."""
         actions = {}

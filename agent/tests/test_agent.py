@@ -132,3 +132,19 @@ def test_bad_config_input():
     with pytest.raises(ValueError, match="precision"):
         Agent({"vector": Space(np.float32, (3,))}, {"action": Space(np.int32, (), 0, 3)},
               make_config("1m", device="cpu", precision="fp8"))
+
+
+@pytest.mark.parametrize("act", ["discrete", "continuous"])
+def test_every_trained_module_gets_a_gradient_and_the_slow_critic_none(spaces, act):
+    # Spec 3.7: encoder/RSSM <- rec, rew, con, dyn, rep, repval; decoder <- rec; heads <- their losses;
+    # policy <- the actor loss through log-probabilities of the sampled imagined actions.
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, "vector", act)
+    batch = random_batch(obs_space, act_space, agent.config, batch=4, length=17)
+    loss, _, _ = agent.loss(agent.to_torch(batch), update_normalizer=True)
+    loss.backward()
+    for name, module in agent.trained_modules().items():
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None for g in grads), f"{name} has parameters without gradient"
+        assert sum(g.abs().sum() for g in grads) > 0, f"{name} got a zero gradient"
+    assert all(p.grad is None for p in agent.slow_critic.parameters())
