@@ -17,8 +17,13 @@ $(VENV)/.pins-installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The published reference scores are downloaded into resources/; a machine without network
+# access that keeps a copy beside the checkout (../shared/reference) uses that copy instead.
+REFERENCE_DIR ?= $(wildcard ../shared/reference)
+
 run: venv
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH snakemake --cores all
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH snakemake --cores all \
+		$(if $(REFERENCE_DIR),--config "reference={local_dir: $(abspath $(REFERENCE_DIR))}")
 
 test: venv
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m ruff check .
