@@ -21,9 +21,8 @@ from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
 from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
 from agent.optimizer import LaProp
 from agent.rssm import RSSM
-from agent.spaces import Space
+from agent.spaces import STEP_KEYS, Space
 
-STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
 LATENT_KEYS = ("dyn/deter", "dyn/stoch")
 
 

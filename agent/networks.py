@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from agent.distributions import symlog
-from agent.spaces import Space
+from agent.spaces import STEP_KEYS, Space
 
 
 def trunc_normal_in_(weight: torch.Tensor, fan_in: int, outscale: float = 1.0):
@@ -109,7 +109,7 @@ def split_keys(obs_space: dict[str, Space]):
     """Image keys (3-D uint8) and vector keys (<= 2-D), sorted (spec 2.1)."""
     images, vectors = [], []
     for key, space in sorted(obs_space.items()):
-        if key in ("reward", "is_first", "is_last", "is_terminal") or key.startswith("log/"):
+        if key in STEP_KEYS or key.startswith("log/"):
             continue
         if len(space.shape) == 3:
             if space.dtype != np.uint8:

@@ -3,6 +3,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Keys every observation carries besides the suite's own; never encoded or decoded (spec 2.1).
+STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
+
 
 @dataclass(frozen=True)
 class Space:

@@ -16,10 +16,7 @@ An Env is stepped with an action dict and returns an observation dict:
 """
 import numpy as np
 
-from agent.spaces import Space
-
-# Keys every observation carries besides the suite's own.
-STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
+from agent.spaces import STEP_KEYS, Space  # noqa: F401  (STEP_KEYS re-exported for adapters)
 
 
 def step_spaces() -> dict:
