@@ -16,7 +16,7 @@ An Env is stepped with an action dict and returns an observation dict:
 """
 import numpy as np
 
-from agent.spaces import STEP_KEYS, Space  # noqa: F401  (STEP_KEYS re-exported for adapters)
+from agent.spaces import Space
 
 
 def step_spaces() -> dict:
