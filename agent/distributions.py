@@ -107,9 +107,6 @@ class OneHotCategorical:
             return onehot  # without gradient the straight-through term would only add rounding
         return onehot + probs - probs.detach()  # straight-through
 
-    def mode(self):
-        return F.one_hot(self.logits.argmax(-1), self.logits.shape[-1]).float()
-
     def entropy(self):
         return -(self.probs * self.logits).sum(-1)
 
