@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from agent.config import Config
 from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symlog, twohot_bins
+from agent.host import keep_freed_memory
 from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
 from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
 from agent.optimizer import LaProp
@@ -64,6 +65,7 @@ class Agent:
         if not self.image_keys + self.vector_keys:
             raise ValueError(f"no observation key to learn from in {sorted(self.obs_space)}")
         self.device = torch.device(resolve_device(config.device))
+        keep_freed_memory()  # no page faults on each update's fresh activations (agent/host.py)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
 
         self.nets = make_networks(self.obs_space, self.act_space, config)
