@@ -271,6 +271,9 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     except ValueError as error:  # e.g. an unknown task; nothing is written yet
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)
+        print(f"error: {config.suite} cannot run here: {error}", file=sys.stderr)
+        return 3
     obs_space = {key: space for key, space in batch_env.obs_space.items() if not key.startswith("log/")}
     act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
     per_step, replay_bytes = replay_memory_estimate(config, obs_space, act_space)
@@ -321,9 +324,11 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
         nonlocal logged_step, logged_updates
         # Measured train ratio over the interval, to compare with the configured one.
         measured = (updates - logged_updates) * replayed_per_update / max(step - logged_step, 1)
-        rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports KiB
+        usage = {"usage/max_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}  # Linux: KiB
+        if device.startswith("cuda"):
+            usage["usage/cuda_max_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
         logger.write(step, {**replay.stats(), "train/updates": updates, "train/ratio": measured,
-                            "train/ratio_setting": config.train_ratio, "usage/max_rss_gb": rss_gb})  # fmt: skip
+                            "train/ratio_setting": config.train_ratio, **usage})  # fmt: skip
         logged_step, logged_updates = step, updates
 
     # bsuite ends after its own episode budget (spec 6.9).

@@ -1,18 +1,32 @@
-"""Seconds per training update on a synthetic replay batch (B=16, T=64+1, H=15).
+"""Seconds per training update on a synthetic replay batch (B=16, T=64+1, H=15), peak memory, matmul throughput.
 
     python benchmarks/train_step.py                          # size1m and size12m, vector and image, CPU
     python benchmarks/train_step.py --sizes 1m --obs vector --precision float32 bfloat16
     python benchmarks/train_step.py --sizes 1m --against HEAD  # this working tree next to the commit HEAD
+    python benchmarks/train_step.py --sizes 1m 12m 50m 200m --json out/cpu.json --markdown out/cpu.md
     python benchmarks/train_step.py --device cuda --sizes 12m 200m --json benchmarks/out/cuda.json
+    python benchmarks/train_step.py --sizes 1m --obs vector --repeats 1 --warmup 1 --threads 1  # a quick check
 
 Prints one row per set-up and variant: median seconds per update, updates/s, replayed
-steps/s (B*T per update), peak memory, warm-up time (includes compiling); and the machine's own dense matmul
-throughput in fp32 and bf16, so numbers can be read as a fraction of what the hardware reaches.
+steps/s (B*T per update), peak memory in MiB (max RSS of the worker on CPU,
+torch.cuda.max_memory_allocated on CUDA), its estimate, warm-up time (includes compiling);
+then the same as a Markdown table (also written to --markdown) under a header line with the
+machine: CPU model or GPU, threads, torch version and its own dense matmul throughput in fp32
+and bf16, so numbers can be read as a fraction of what the hardware reaches.
 
 The machines are noisy, so the variants of one set-up (code version from --against,
 precision, compile) each run in their own worker process and take turns update by update;
 the medians are then comparable; the minimum is printed too, as the least disturbed update.
 --against REV takes the `agent` package of a git revision (git archive), so before/after needs no stash.
+
+Memory: each set-up's peak is estimated before it starts (memory_estimate_mib; the worktree's
+networks, also for --against revisions). A set-up whose estimate times its number of workers
+exceeds 90 % of the available memory (MemAvailable; on CUDA the free GPU memory) is skipped
+with a line saying so, and kept in the results as skipped, so any list of --sizes runs anywhere.
+
+Matmul: n x n products with n = 256, 512, ... up to 4096, growing while one product takes
+under 0.1 s; the GFLOP/s at the largest n reached is reported, with that n (a CPU without
+bf16 kernels would take minutes for one bf16 product at a fixed large n).
 """
 import argparse
 import itertools
@@ -20,6 +34,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import platform
 import resource
 import statistics
 import subprocess
@@ -30,6 +45,18 @@ import time
 import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The memory estimate's coefficients, fitted (least squares on relative error) to the peak RSS of
+# workers on CPU, float32, one thread, --repeats 1 --warmup 1; measured -> estimated MiB:
+#   B=16 T=64:  1m vector 786 -> 820, 1m image 1871 -> 1813, 12m vector 1935 -> 1973, 12m image 5619 -> 5961
+#   B=8 T=32:   1m vector 492 -> 518, 1m image 864 -> 767, 12m vector 868 -> 991, 12m image 1836 -> 2003
+#   B=4 T=16:   50m vector 1522 -> 1601, 200m vector 4757 -> 4864
+# Checked after the fit: 50m vector, B=16 T=64: 3648 -> 3963.
+# CUDA's max_memory_allocated has no process base and bfloat16 keeps smaller activations, so
+# the estimate errs high there.
+CPU_BASE_MIB = 400  # a worker before its agent: python, torch, the agent package, the batch
+PARAM_TEMPORARIES = 3.0  # LaProp.step's clipped gradients, denominators and updates, alive at once
+STATE_COPIES = 6.3  # float32 values kept per latent state (replayed or imagined) and unit of width
+IMAGE_COPIES = 15.5  # float32 values kept per replayed frame, pixel and unit of CNN depth
 
 
 def sync(device):
@@ -37,24 +64,90 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def matmul_gflops(device: str, dtype, size: int = 2048, repeats: int = 5) -> float:
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    a @ b
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def matmul_gflops(device: str, dtype, budget: float = 0.1, largest: int = 4096, repeats: int = 3):
+    """(GFLOP/s, n) of an n x n product, n doubling from 256 while one product takes under `budget` s."""
+    size = 256
+    while True:
+        a = torch.randn(size, size, device=device, dtype=dtype)
+        b = torch.randn(size, size, device=device, dtype=dtype)
         a @ b
         sync(device)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            sync(device)
+            times.append(time.perf_counter() - start)
+        seconds = statistics.median(times)
+        if seconds >= budget or size >= largest:
+            return 2 * size**3 / seconds / 1e9, size
+        size *= 2
 
 
-def peak_memory_mb(device: str) -> float:
+def cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: str) -> dict:
+    """What the numbers were measured on, with its fp32 and bf16 matmul throughput."""
+    fp32, n_fp32 = matmul_gflops(device, torch.float32)
+    bf16, n_bf16 = matmul_gflops(device, torch.bfloat16)
+    return dict(torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(), cpu=cpu_model(),
+                device=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+                matmul_gflops_fp32=fp32, matmul_n_fp32=n_fp32, matmul_gflops_bf16=bf16, matmul_n_bf16=n_bf16)
+
+
+def peak_memory_mib(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def memory_estimate_mib(setup: dict) -> float:
+    """Peak memory of one worker: the model's float32 state plus activations proportional to the
+    B*T replayed steps and the B*T*H imagined ones (N = B*T starts), plus the CPU process base."""
+    # Imported here, not at the top: a worker for --against REV must import REV's agent package.
+    from agent.agent import make_networks, parameter_counts
+    from agent.config import make_config
+    from agent.tests.conftest import make_spaces
+
+    config = make_config(setup["size"], batch_size=setup["batch"], batch_length=setup["length"])
+    obs_space, act_space = make_spaces(setup["obs"], setup["act"])
+    with torch.device("meta"):  # counts without allocating
+        counts = parameter_counts(make_networks(obs_space, act_space, config))
+    # Parameters, gradients and LaProp's two moments of the trained networks, their temporaries,
+    # and the slow critic.
+    model = 4 * ((4 + PARAM_TEMPORARIES) * counts["total"] + counts["slowval"])
+    replayed = setup["batch"] * setup["length"]
+    states = replayed * (1 + config.imag_length)
+    width = config.deter + config.hidden + config.stoch * config.classes + config.units + config.bins
+    pixels = sum(space.shape[0] * space.shape[1] for space in obs_space.values() if len(space.shape) == 3)
+    activations = 4 * (STATE_COPIES * states * width + IMAGE_COPIES * replayed * pixels * config.depth)
+    base = 0 if setup["device"].startswith("cuda") else CPU_BASE_MIB
+    return base + (model + activations) / 2**20
+
+
+def available_bytes(device: str) -> int:
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    from agent.train import available_memory
+
+    return available_memory()
+
+
+def memory_check(estimate_mib: float, workers: int, available: int) -> str | None:
+    """Why a set-up is skipped, or None: its workers together must fit in 90 % of `available` bytes."""
+    need = estimate_mib * workers
+    if need * 2**20 <= 0.9 * available:
+        return None
+    return (f"estimated {need:,.0f} MiB ({workers} worker(s) x {estimate_mib:,.0f} MiB) is more than 90 % "
+            f"of the {available / 2**20:,.0f} MiB available")
 
 
 def worker(root, setup, conn):
@@ -85,7 +178,7 @@ def worker(root, setup, conn):
         agent.train(data)
         sync(device)
         conn.send(time.perf_counter() - start)
-    conn.send(peak_memory_mb(device))
+    conn.send(peak_memory_mib(device))
 
 
 def code_root(rev: str | None, tmp: str) -> pathlib.Path:
@@ -102,8 +195,9 @@ def code_root(rev: str | None, tmp: str) -> pathlib.Path:
 def bench(setup: dict, variants: list[dict], roots: dict, repeats: int) -> list[dict]:
     """Start one worker per variant, warm all up, then alternate single updates between them."""
     context = multiprocessing.get_context("spawn")
-    # Idle workers must not spin their OpenMP threads while another one measures.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # No OMP_WAIT_POLICY=PASSIVE here: it doubles the 1m update time (OpenMP threads sleep between
+    # the many small ops) and training does not set it. An idle worker waits in recv(), where its
+    # OpenMP threads spin only briefly before they sleep.
     workers = []
     for variant in variants:
         parent, child = context.Pipe()
@@ -126,8 +220,38 @@ def bench(setup: dict, variants: list[dict], roots: dict, repeats: int) -> list[
         rows.append(dict(**setup, **variant, seconds_per_update=seconds, min_seconds=min(own),
                          updates_per_second=1 / seconds,
                          replayed_steps_per_second=steps / seconds, warmup_seconds=warmup, times=own,
-                         peak_memory_mb=peak))
+                         peak_memory_mib=peak))
     return rows
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def machine_line(machine: dict) -> str:
+    device = machine["cpu"] if machine["device"] == "cpu" else machine["device"]
+    return (f"Machine: {device}, {machine['cpus']} CPUs, torch {machine['torch']}, threads {machine['threads']}; "
+            f"matmul {machine['matmul_gflops_fp32']:,.0f} GFLOP/s fp32 "
+            f"(n={machine['matmul_n_fp32']}), {machine['matmul_gflops_bf16']:,.0f} GFLOP/s bf16 "
+            f"(n={machine['matmul_n_bf16']})")
+
+
+def results_markdown(machine: dict, rows: list[dict]) -> str:
+    columns = ["size", "obs", "code", "precision", "compile", "s/update median (min)", "updates/s",
+               "replayed steps/s", "peak MiB", "estimate MiB", "warm-up s"]
+    cells = []
+    for row in rows:
+        setup = [row["size"], row["obs"], row["code"], row["precision"], row["compile"]]
+        estimate = f"{row['memory_estimate_mib']:,.0f}"
+        if row.get("skipped"):
+            cells.append([*setup, "skipped: memory", "–", "–", "–", estimate, "–"])
+            continue
+        cells.append([*setup, f"{row['seconds_per_update']:.3f} ({row['min_seconds']:.3f})",
+                      f"{row['updates_per_second']:.2f}", f"{row['replayed_steps_per_second']:,.0f}",
+                      f"{row['peak_memory_mib']:,.0f}", estimate, f"{row['warmup_seconds']:.1f}"])
+    return machine_line(machine) + "\n\n" + markdown_table(columns, cells)
 
 
 def main():
@@ -146,14 +270,13 @@ def main():
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
+    parser.add_argument("--markdown", type=pathlib.Path, help="also write the Markdown table here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    sys.path.insert(0, str(ROOT))  # the memory estimate imports the worktree's agent package
 
-    machine = dict(torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(),
-                   device=torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-                   matmul_gflops_fp32=matmul_gflops(args.device, torch.float32),
-                   matmul_gflops_bf16=matmul_gflops(args.device, torch.bfloat16))
+    machine = machine_info(args.device)
     print(f"# {machine}", flush=True)
     codes = [*args.against, "worktree"]
     variants = [dict(code=code, precision=precision, compile=compile_) for code, precision, compile_ in
@@ -164,13 +287,26 @@ def main():
         for size, obs in itertools.product(args.sizes, args.obs):
             setup = dict(size=size, obs=obs, act=args.act, device=args.device, batch=args.batch, length=args.length,
                          threads=args.threads, warmup=args.warmup)
+            estimate = memory_estimate_mib(setup)
+            reason = memory_check(estimate, len(variants), available_bytes(args.device))
+            if reason:
+                print(f"{size:>5} {obs:>6} skipped: {reason}", flush=True)
+                rows += [dict(**setup, **variant, memory_estimate_mib=estimate, skipped=reason)
+                         for variant in variants]
+                continue
             for row in bench(setup, variants, roots, args.repeats):
+                row["memory_estimate_mib"] = estimate
                 rows.append(row)
                 print(f"{size:>5} {obs:>6} {row['code']:>10} {row['precision']:>9} compile={row['compile']!s:<5} "
                       f"{row['seconds_per_update']:8.3f} s/update (min {row['min_seconds']:.3f}) "
                       f"{row['updates_per_second']:7.2f} updates/s "
-                      f"{row['replayed_steps_per_second']:9.0f} steps/s  peak {row['peak_memory_mb']:7.0f} MB "
-                      f"(warm-up {row['warmup_seconds']:.1f} s)", flush=True)
+                      f"{row['replayed_steps_per_second']:9.0f} steps/s  peak {row['peak_memory_mib']:7.0f} MiB "
+                      f"(estimate {estimate:.0f} MiB, warm-up {row['warmup_seconds']:.1f} s)", flush=True)
+    table = results_markdown(machine, rows)
+    print("\n" + table, end="")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(dict(machine=machine, results=rows), indent=1))

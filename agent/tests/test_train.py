@@ -68,6 +68,20 @@ def test_unknown_task_fails_before_anything_is_written(tmp_path, capsys):
     assert not logdir.exists()
 
 
+def test_suite_without_its_engine_fails_with_the_install_hint(tmp_path, capsys):
+    try:
+        import deepmind_lab  # noqa: F401
+        pytest.skip("DeepMind Lab is installed here")
+    except ImportError:
+        pass
+    logdir = tmp_path / "run"
+    argv = ["--suite", "dmlab", "--task", "rooms_watermaze", "--logdir", str(logdir), "--device", "cpu"]
+    assert main(argv, agent_class=FakeAgent) == 3
+    err = capsys.readouterr().err
+    assert "dmlab cannot run here" in err and "containers/dmlab.def" in err
+    assert not logdir.exists()
+
+
 def test_help_lists_flags_and_suite_defaults():
     text = build_parser().format_help()
     for flag in ("--suite", "--task", "--seed", "--size", "--train-ratio", "--steps", "--envs", "--logdir",
@@ -100,7 +114,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     assert all(line["episode/length"] == line["episode/score"] + 1 for line in scores)  # CartPole: 1 per step
     metrics = read_lines(logdir / "metrics.jsonl")[-1]
     for key in ("loss/fake", "replay/items", "replay/bytes_per_step", "replay/ram_gb", "train/ratio",
-                "fps/agent_steps", "epstats/score"):  # fmt: skip
+                "fps/agent_steps", "epstats/score", "usage/max_rss_gb"):  # fmt: skip
         assert key in metrics
     assert metrics["replay/bytes_per_step"] == 4 * 4 + 4 + 3 + 4 + 8 * 4 + 4  # vector, reward, flags, action, latents
 
