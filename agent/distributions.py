@@ -72,6 +72,16 @@ def twohot(target, bins):
     return F.one_hot(below, count) * w_below[..., None] + F.one_hot(above, count) * w_above[..., None]
 
 
+def softmax(x, log: bool = False):
+    """(Log-)softmax over the last axis. PyTorch's CPU kernel is slow when that axis is short
+    (1m's 4 latent classes: 0.92 ms vs 0.06 ms at (1024, 32, 4), 2 threads); over the second-to-last
+    axis of the transposed view it vectorises across rows. Same result, a transposed view."""
+    function = torch.log_softmax if log else torch.softmax
+    if x.device.type == "cpu" and x.dim() >= 2 and x.shape[-1] <= 8:
+        return function(x.transpose(-1, -2), -2).transpose(-1, -2)
+    return function(x, -1)
+
+
 class OneHotCategorical:
     """Categoricals over the last axis with straight-through one-hot samples (outs.py:208-270).
 
@@ -86,12 +96,12 @@ class OneHotCategorical:
     @functools.cached_property
     def probs(self):
         if not self.unimix:
-            return self.raw.softmax(-1)
-        return (1 - self.unimix) * self.raw.softmax(-1) + self.unimix / self.raw.shape[-1]
+            return softmax(self.raw)
+        return (1 - self.unimix) * softmax(self.raw) + self.unimix / self.raw.shape[-1]
 
     @functools.cached_property
     def logits(self):  # normalised log-probabilities
-        return self.probs.log() if self.unimix else self.raw.log_softmax(-1)
+        return self.probs.log() if self.unimix else softmax(self.raw, log=True)
 
     def detach(self) -> "OneHotCategorical":
         return OneHotCategorical(self.logits.detach())  # normalised logits: log_softmax keeps them

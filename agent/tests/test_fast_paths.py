@@ -4,7 +4,7 @@ from torch.nn import functional as F
 
 from agent.agent import Agent
 from agent.config import make_config
-from agent.distributions import OneHotCategorical, TwoHot, twohot_bins
+from agent.distributions import OneHotCategorical, TwoHot, softmax, twohot_bins
 from agent.rssm import RSSM
 from agent.tests.conftest import random_batch
 
@@ -52,6 +52,19 @@ def test_inverse_cdf_sample_follows_the_probabilities():
     assert set(samples.sum(-1).tolist()) == {1.0}
     expected = 0.99 * logits.softmax(-1) + 0.01 / 4
     torch.testing.assert_close(samples.mean(0), expected, atol=4e-3, rtol=0)
+
+
+def test_softmax_over_a_short_last_axis_equals_torch_softmax():
+    torch.manual_seed(0)
+    for shape in [(64, 32, 4), (64, 6), (64, 32, 16)]:  # transposed path for <= 8 classes, else torch's
+        x = torch.randn(shape, requires_grad=True)
+        for log in (False, True):
+            fast, plain = softmax(x, log), (x.log_softmax(-1) if log else x.softmax(-1))
+            torch.testing.assert_close(fast, plain)
+            weights = torch.randn(shape)
+            grad, = torch.autograd.grad((fast * weights).sum(), x)
+            grad_plain, = torch.autograd.grad((plain * weights).sum(), x)
+            torch.testing.assert_close(grad, grad_plain)
 
 
 def make_rssm(seed=0):
