@@ -38,7 +38,7 @@ import torch
 import yaml
 
 import envs
-from agent.agent import resolve_device
+from agent.agent import DETER_DTYPE, resolve_device
 from agent.checkpoint import Checkpoints, write_atomic
 from agent.config import SIZES, make_config, parse_value
 from agent.driver import Driver
@@ -167,11 +167,11 @@ def seed_everything(config, device: str):
 
 
 def replay_memory_estimate(config, obs_space: dict, act_space: dict) -> tuple[int, int]:
-    """Bytes per stored step (observations, actions, flags, the latent: float32 deter and uint8
+    """Bytes per stored step (observations, actions, flags, the latent: float16 deter and uint8
     class indices) and the replay's size when full: its capacity or the whole run, if shorter."""
     spaces = [*obs_space.values(), *act_space.values()]
     per_step = sum(space.dtype.itemsize * int(np.prod(space.shape)) for space in spaces)
-    per_step += 4 * config.deter + config.stoch
+    per_step += DETER_DTYPE.itemsize * config.deter + config.stoch
     return per_step, per_step * min(config.replay_size, config.steps)
 
 
@@ -283,7 +283,7 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     if replay_bytes > 0.9 * available:
         print(f"error: the replay would need {replay_bytes / 1e9:.1f} GB but only {available / 1e9:.1f} GB of memory "
               "are available. Lower --set replay_size=N (steps), or use a smaller --size (the stored latent is "
-              "4 x deter bytes per step).", file=sys.stderr)
+              "2 x deter bytes per step).", file=sys.stderr)
         batch_env.close()
         return 2
     device = resolve_device(config.device)

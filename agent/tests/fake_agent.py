@@ -1,4 +1,4 @@
-"""A stand-in with the Agent interface: random actions, fixed latents, counted updates."""
+"""A stand-in with the Agent interface: random actions, fixed latents (the real dtypes), counted updates."""
 import numpy as np
 
 DETER, STOCH = 8, 4
@@ -23,7 +23,7 @@ class FakeAgent:
             key: np.stack([space.sample(self.rng) for _ in range(size)]) for key, space in self.act_space.items()
         }
         extras = {
-            "dyn/deter": np.full((size, DETER), 0.5, np.float32),  # (N, D)
+            "dyn/deter": np.full((size, DETER), 0.5, np.float16),  # (N, D)
             "dyn/stoch": np.ones((size, STOCH), np.uint8),  # (N, S)
         }
         return {"steps": carry["steps"] + 1}, action, extras
@@ -33,7 +33,7 @@ class FakeAgent:
         self.batches.append({key: value.shape for key, value in batch.items()})
         size, length = batch["is_first"].shape
         latents = {
-            "dyn/deter": np.full((size, length - 1, DETER), self.train_calls, np.float32),  # (B, T, D)
+            "dyn/deter": np.full((size, length - 1, DETER), self.train_calls, np.float16),  # (B, T, D)
             "dyn/stoch": np.full((size, length - 1, STOCH), 2, np.uint8),  # (B, T, S)
         }
         return {"loss/fake": float(self.train_calls)}, latents

@@ -70,7 +70,7 @@ def test_policy_step_shapes_and_reset(spaces):
            "log/ignored": np.zeros(3)}
     carry, action, extras = agent.policy(carry, obs)
     assert action["action"].shape == (3, 6) and action["action"].dtype == np.float32
-    assert extras["dyn/deter"].shape == (3, 512) and extras["dyn/deter"].dtype == np.float32
+    assert extras["dyn/deter"].shape == (3, 512) and extras["dyn/deter"].dtype == np.float16
     assert extras["dyn/stoch"].shape == (3, 32) and extras["dyn/stoch"].max() < 4
     # is_first zeroes the carry: the same observation from any carry gives the same deter.
     _, _, again = agent.policy(carry, obs)

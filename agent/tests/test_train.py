@@ -116,7 +116,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     for key in ("loss/fake", "replay/items", "replay/bytes_per_step", "replay/ram_gb", "train/ratio",
                 "fps/agent_steps", "epstats/score", "usage/max_rss_gb"):  # fmt: skip
         assert key in metrics
-    assert metrics["replay/bytes_per_step"] == 4 * 4 + 4 + 3 + 4 + 8 * 4 + 4  # vector, reward, flags, action, latents
+    assert metrics["replay/bytes_per_step"] == 4 * 4 + 4 + 3 + 4 + 8 * 2 + 4  # vector, reward, flags, action, latents
 
     capsys.readouterr()
     before = (logdir / "scores.jsonl").read_text()
