@@ -52,11 +52,22 @@ def container() -> dict | None:
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
+    return cpu_model()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; platform.processor() is empty there)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine()
 
 
-def collect(device: str, argv: list[str]) -> dict:
-    """device: the resolved torch device the run uses."""
+def collect(device: str, argv: list[str], precision: str) -> dict:
+    """device: the resolved torch device the run uses; precision: the resolved compute dtype."""
     status = git("status", "--porcelain")
     return {
         "git_commit": git("rev-parse", "HEAD"),
@@ -66,6 +77,7 @@ def collect(device: str, argv: list[str]) -> dict:
         "host": socket.gethostname(),
         "device": device,
         "device_name": device_name(device),
+        "precision": precision,
         "torch_threads": torch.get_num_threads(),
         "command": [sys.executable, *argv],
         "container": container(),

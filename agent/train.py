@@ -38,7 +38,7 @@ import torch
 import yaml
 
 import envs
-from agent.agent import DETER_DTYPE, resolve_device
+from agent.agent import DETER_DTYPE, resolve_device, resolve_precision
 from agent.checkpoint import Checkpoints, write_atomic
 from agent.config import SIZES, make_config, parse_value
 from agent.driver import Driver
@@ -299,7 +299,9 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
         clear_run_state(logdir)  # left by an unfinished start without a usable checkpoint
     logdir.mkdir(parents=True, exist_ok=True)
     write_atomic(logdir / "config.yaml", yaml.safe_dump(config_as_dict(config), sort_keys=False).encode())
-    write_provenance(logdir, collect_provenance(device, argv), start_step if state else None)
+    precision = resolve_precision(config.precision, torch.device(device)) or torch.float32
+    write_provenance(logdir, collect_provenance(device, argv, str(precision).removeprefix("torch.")),
+                     start_step if state else None)
     logger = Logger(logdir, suite.repeat, config.steps, start_step)
     step, episodes, updates, wall_before = 0, 0, 0, 0.0
     if state is not None:

@@ -34,7 +34,6 @@ import json
 import multiprocessing
 import os
 import pathlib
-import platform
 import resource
 import statistics
 import subprocess
@@ -84,18 +83,10 @@ def matmul_gflops(device: str, dtype, budget: float = 0.1, largest: int = 4096, 
         size *= 2
 
 
-def cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info(device: str) -> dict:
     """What the numbers were measured on, with its fp32 and bf16 matmul throughput."""
+    from agent.provenance import cpu_model
+
     fp32, n_fp32 = matmul_gflops(device, torch.float32)
     bf16, n_bf16 = matmul_gflops(device, torch.bfloat16)
     return dict(torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(), cpu=cpu_model(),
@@ -172,7 +163,8 @@ def worker(root, setup, conn):
     for _ in range(setup["warmup"]):
         agent.train(data)
     sync(device)
-    conn.send(time.perf_counter() - start)
+    dtype = getattr(agent, "autocast_dtype", None) or torch.float32  # what "auto" resolved to
+    conn.send((time.perf_counter() - start, str(dtype).removeprefix("torch.")))
     while conn.recv():
         start = time.perf_counter()
         agent.train(data)
@@ -204,19 +196,20 @@ def bench(setup: dict, variants: list[dict], roots: dict, repeats: int) -> list[
         process = context.Process(target=worker, args=(roots[variant["code"]], {**setup, **variant}, child))
         process.start()
         workers.append((parent, process))
-    warmups = [parent.recv() for parent, _ in workers]
+    warmups, dtypes = zip(*[parent.recv() for parent, _ in workers])
     times = [[] for _ in workers]
     for _ in range(repeats):
         for (parent, _), own in zip(workers, times):
             parent.send(True)
             own.append(parent.recv())
     rows = []
-    for variant, (parent, process), own, warmup in zip(variants, workers, times, warmups):
+    for variant, (parent, process), own, warmup, dtype in zip(variants, workers, times, warmups, dtypes):
         parent.send(False)
         peak = parent.recv()
         process.join()
         seconds = statistics.median(own)
         steps = setup["batch"] * setup["length"]
+        variant = {**variant, "precision": dtype if variant["precision"] == "auto" else variant["precision"]}
         rows.append(dict(**setup, **variant, seconds_per_update=seconds, min_seconds=min(own),
                          updates_per_second=1 / seconds,
                          replayed_steps_per_second=steps / seconds, warmup_seconds=warmup, times=own,

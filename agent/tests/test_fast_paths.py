@@ -138,7 +138,7 @@ def test_actor_terms_from_the_rollout_equal_a_second_policy_pass(spaces):
     """The loss reuses the policy outputs of the rollout; the plain way runs the policy again on the states."""
     torch.manual_seed(0)
     obs_space, act_space = spaces("vector", "discrete")
-    agent = Agent(obs_space, act_space, make_config("1m", device="cpu"))
+    agent = Agent(obs_space, act_space, make_config("1m", device="cpu", precision="float32"))
     rollout, terms = {}, []
     imagine, log_prob_entropy = agent.rssm.imagine, agent.log_prob_entropy
 

@@ -331,7 +331,8 @@ CASES = [
 def test_loss_and_gradients_match_plain_spec_implementation(obs, act, retnorm_state, latent_logit_scale):
     torch.manual_seed(0)
     obs_space, act_space = make_spaces(obs, act)
-    config = make_config("1m", device="cpu", batch_size=BATCH, batch_length=LENGTH, imag_length=HORIZON)
+    config = make_config("1m", device="cpu", precision="float32", batch_size=BATCH, batch_length=LENGTH,
+                         imag_length=HORIZON)
     agent = Agent(obs_space, act_space, config)
     perturb_(agent, torch.Generator().manual_seed(1), latent_logit_scale)
     agent.retnorm.low.fill_(retnorm_state[0])

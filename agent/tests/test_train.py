@@ -106,6 +106,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
                 "python", "command", "container"):  # fmt: skip
         assert key in provenance
     assert "torch" in provenance["packages"] and "gymnasium" in provenance["packages"]
+    assert provenance["precision"] in ("float32", "bfloat16") and provenance["device_name"] not in ("", "x86_64")
     done = json.loads((logdir / "done.json").read_text())
     assert done["agent_steps"] == 1500 and done["episodes"] > 10
     scores = read_lines(logdir / "scores.jsonl")
