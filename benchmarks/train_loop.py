@@ -35,7 +35,7 @@ import torch
 import yaml
 
 import envs
-from benchmarks.train_step import machine_info, machine_line, markdown_table
+from benchmarks.train_step import machine_info, machine_line, markdown_table, write_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MISSING_ENGINE = 3  # agent.train's exit status when the suite's engine is not installed
@@ -180,14 +180,7 @@ def main():
                       f"of {row['wall_seconds']:.1f} s", flush=True)
             else:
                 print(f"{suite}:{task} {row['status']}: {row['reason']}", flush=True)
-    table = results_markdown(machine, rows)
-    print("\n" + table, end="")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(dict(machine=machine, results=rows), indent=1))
+    write_results(results_markdown(machine, rows), machine, rows, args.markdown, args.json)
 
 
 if __name__ == "__main__":

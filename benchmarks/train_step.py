@@ -247,6 +247,18 @@ def results_markdown(machine: dict, rows: list[dict]) -> str:
     return machine_line(machine) + "\n\n" + markdown_table(columns, cells)
 
 
+def write_results(table: str, machine: dict, rows: list[dict], markdown: pathlib.Path | None,
+                  json_path: pathlib.Path | None):
+    """Print the Markdown table; also write it and the JSON of machine and rows where asked."""
+    print("\n" + table, end="")
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(dict(machine=machine, results=rows), indent=1))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1m", "12m"])
@@ -295,14 +307,7 @@ def main():
                       f"{row['updates_per_second']:7.2f} updates/s "
                       f"{row['replayed_steps_per_second']:9.0f} steps/s  peak {row['peak_memory_mib']:7.0f} MiB "
                       f"(estimate {estimate:.0f} MiB, warm-up {row['warmup_seconds']:.1f} s)", flush=True)
-    table = results_markdown(machine, rows)
-    print("\n" + table, end="")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(dict(machine=machine, results=rows), indent=1))
+    write_results(results_markdown(machine, rows), machine, rows, args.markdown, args.json)
 
 
 if __name__ == "__main__":
