@@ -9,6 +9,8 @@ Everything the algorithm knows lives here; nothing about any benchmark.
 """
 import contextlib
 import copy
+import functools
+import time
 
 import numpy as np
 import torch
@@ -77,18 +79,32 @@ class Agent:
         self.reward, self.cont, self.policy_net = self.nets["rew"], self.nets["con"], self.nets["pol"]
         self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
         self.bins = twohot_bins(config.bins).to(self.device)
-        if config.compile:
+        self.cuda_graphs = False  # set by compile_update on CUDA
+        compile_mode = resolve_compile(config.compile)
+        if compile_mode == "steps":
             self.compile_steps()
+        elif compile_mode == "update":
+            self.compile_update()
         self.optimizer = LaProp(self.trained_parameters(), lr=config.lr, warmup=config.warmup,
                                 agc=config.agc, pmin=config.agc_pmin, beta1=config.beta1,
                                 beta2=config.beta2, eps=config.eps)
 
     def compile_steps(self):
-        """torch.compile the per-step pieces (block-GRU step, head and policy MLPs), not the 64-step
-        unrolled loss, whose compile takes many minutes. Fuses the elementwise ops around the matmuls."""
+        """compile=steps: torch.compile the per-step pieces (block-GRU step, head and policy MLPs), not
+        the 64-step unrolled loss. Fuses the elementwise ops around the matmuls; about 30 s compiling."""
         self.rssm.core = torch.compile(self.rssm.core, dynamic=False)
         for module in (self.reward, self.cont, self.critic, self.slow_critic, self.policy_net.mlp):
             module.compile(dynamic=False)
+
+    def compile_update(self):
+        """compile=update: torch.compile the whole loss (its backward comes compiled from AOTAutograd)
+        and the acting step. Tracing the 64 + 15 unrolled steps takes minutes before the first update.
+        On CUDA with mode reduce-overhead both replay as CUDA graphs: the update's shapes (B, T+1) and
+        the acting step's (envs) never change, so each is captured once and then launched as one graph."""
+        self.cuda_graphs = self.device.type == "cuda"
+        mode = "reduce-overhead" if self.cuda_graphs else None
+        self.loss = torch.compile(self.loss, mode=mode, dynamic=False)  # instance attributes shadow the methods
+        self.act = torch.compile(self.act, mode=mode, dynamic=False)
 
     # --- Modules and parameters ---
 
@@ -131,7 +147,7 @@ class Agent:
         for key, space in self.act_space.items():
             value = actions[key]
             if space.discrete:
-                parts.append(F.one_hot(value.long() - int(np.min(space.low)), space.classes).float())
+                parts.append(F.one_hot(value.long() - space.first, space.classes).float())
             else:
                 parts.append(value.float().reshape(*value.shape[:value.dim() - len(space.shape)], -1))
         return torch.cat(parts, -1)
@@ -142,7 +158,7 @@ class Agent:
         for key, dist in dists.items():
             space = self.act_space[key]
             if space.discrete:
-                actions[key] = dist.sample().argmax(-1) + int(np.min(space.low))
+                actions[key] = dist.sample().argmax(-1) + space.first
             else:
                 actions[key] = dist.sample().reshape(*dist.mean.shape[:-1], *space.shape)
         return actions
@@ -152,7 +168,7 @@ class Agent:
         for key, dist in dists.items():
             space = self.act_space[key]
             if space.discrete:
-                value = F.one_hot(actions[key].long() - int(np.min(space.low)), space.classes).float()
+                value = F.one_hot(actions[key].long() - space.first, space.classes).float()
             else:
                 value = actions[key].float().reshape(*dist.mean.shape)
             logp = logp + dist.log_prob(value)
@@ -176,17 +192,24 @@ class Agent:
     @torch.no_grad()
     def policy(self, carry, obs: dict):
         """One batched acting step: posterior from the observation, then a sampled action."""
-        state, prev_action = carry
         obs = self.to_torch({k: v for k, v in obs.items() if k in self.obs_space or k in STEP_KEYS})
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        state, action, actions = self.act(*carry, obs)
+        if self.cuda_graphs:  # the next replay overwrites the graph's outputs; the carry must outlive it
+            state, action = {k: v.clone() for k, v in state.items()}, action.clone()
+        extras = {"dyn/deter": state["deter"].to(DETER_DTYPE).cpu().numpy(),
+                  "dyn/stoch": state["stoch"].argmax(-1).to(torch.uint8).cpu().numpy()}
+        return (state, action), {k: v.cpu().numpy() for k, v in actions.items()}, extras
+
+    def act(self, state, prev_action, obs):
+        """Tensors only, so compile=update can compile it: (posterior state, action vector, actions)."""
         with self.autocast():
             token = self.encoder(obs)
             state = self.rssm.observe_step(state, prev_action, token, obs["is_first"].bool())
             actions = self.sample_actions(self.policy_net(self.features(state)))
         state = dict(deter=state["deter"].float(), stoch=state["stoch"].float())
-        extras = {"dyn/deter": state["deter"].to(DETER_DTYPE).cpu().numpy(),
-                  "dyn/stoch": state["stoch"].argmax(-1).to(torch.uint8).cpu().numpy()}
-        carry = (state, self.action_vector(actions))
-        return carry, {k: v.cpu().numpy() for k, v in actions.items()}, extras
+        return state, self.action_vector(actions), actions
 
     # --- Training ---
 
@@ -194,6 +217,8 @@ class Agent:
         """One update on a (B, T+1) batch whose step 0 is the replay context (spec 0)."""
         data = self.to_torch(batch)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with self.autocast():
             loss, metrics, latents = self.loss(data, update_normalizer=True)
         loss.backward()
@@ -233,7 +258,7 @@ class Agent:
         for key in self.vector_keys:
             space = self.obs_space[key]
             if space.discrete:
-                target = obs[key].long() - int(np.min(space.low))
+                target = obs[key].long() - space.first
                 ce = F.cross_entropy(recon[key].float().flatten(0, -2), target.flatten(), reduction="none")
                 losses[key] = ce.reshape(batch, length, -1).sum(-1)
             else:
@@ -344,12 +369,25 @@ def resolve_device(device: str) -> str:
     return device
 
 
+COMPILE_MODES = ("off", "steps", "update")
+
+
+def resolve_compile(compile_mode) -> str:
+    """The config's compile mode; true/false from older configs mean steps/off."""
+    if isinstance(compile_mode, bool):
+        return "steps" if compile_mode else "off"
+    if compile_mode not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
+    return compile_mode
+
+
 def resolve_precision(precision: str, device: torch.device):
     """None for float32, else the autocast dtype. auto: bfloat16 compute as the official code (spec 1)
-    where the hardware has bfloat16 matmuls (CUDA; CPUs with AVX-512 BF16 or AMX: 1.2-2.2x faster
-    updates than float32 on 2 cores), else float32 (elsewhere bf16 is emulated, many times slower)."""
+    on CUDA, and on CPUs where bfloat16 matmuls measurably beat float32 (cpu_bfloat16_pays_off);
+    else float32."""
     if precision == "auto":
-        precision = "bfloat16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bfloat16()) else "float32"
+        fast = device.type == "cuda" or (device.type == "cpu" and cpu_bfloat16_pays_off())
+        precision = "bfloat16" if fast else "float32"
     if precision == "float32":
         return None
     if precision == "bfloat16":
@@ -361,3 +399,28 @@ def cpu_has_bfloat16() -> bool:
     """Whether this CPU has native bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu API: look up safely
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+@functools.cache
+def cpu_bfloat16_pays_off(speedup: float = 1.25) -> bool:
+    """Whether a (1024, 512) x (512, 512) bfloat16 matmul runs `speedup` times faster than float32 here
+    (about 50 ms, once per process). The CPU flags alone are no guide: on 2-core machines with
+    AVX-512 BF16, bfloat16 made updates 1.2-2.2x faster on an AMD EPYC but 1.3-1.6x slower on an
+    Intel Xeon without AMX (benchmarks/PERF_NOTES.md)."""
+    if not cpu_has_bfloat16():  # without native kernels bf16 is emulated, many times slower
+        return False
+    return best_linear_seconds(torch.float32) >= speedup * best_linear_seconds(torch.bfloat16)
+
+
+def best_linear_seconds(dtype, rows: int = 1024, width: int = 512, repeats: int = 10) -> float:
+    """The fastest of `repeats` (rows, width) x (width, width) products: the least disturbed one."""
+    generator = torch.Generator().manual_seed(0)  # leaves the global RNG (and so the run) untouched
+    inputs = torch.randn(rows, width, generator=generator).to(dtype)
+    weight = torch.randn(width, width, generator=generator).to(dtype)
+    F.linear(inputs, weight)  # first call: allocations and kernel choice
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        F.linear(inputs, weight)
+        times.append(time.perf_counter() - start)
+    return min(times)

@@ -42,9 +42,10 @@ class Config:
     log_every: float = 120.0  # seconds between metric writes
     save_every: float = 900.0  # seconds between checkpoints
     device: str = "auto"  # "auto" = cuda if available else cpu
-    precision: str = "auto"  # "auto" = bfloat16 autocast on cuda and on CPUs with AVX-512 BF16 or AMX,
-    #   else float32; or "float32"/"bfloat16"
-    compile: bool = False  # torch.compile the per-step pieces (RSSM core, head and policy MLPs); ~2 min compiling
+    precision: str = "auto"  # "auto" = bfloat16 autocast on cuda and on CPUs where a quick matmul
+    #   check finds bf16 faster, else float32; or "float32"/"bfloat16"
+    compile: str = "off"  # "steps": torch.compile the per-step pieces (RSSM core, heads, policy MLP),
+    #   ~30 s; "update": the whole loss and the acting step, minutes of tracing, CUDA graphs on cuda
     threads: int = 0  # torch CPU threads; 0 = torch's default (one per core). 1 is faster for small
     #   models on cores shared with other jobs
 

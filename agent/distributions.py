@@ -1,6 +1,9 @@
 """Output distributions of DreamerV3 (spec 2.3, 2.5): symlog, two-hot, unimix categoricals,
-the bounded normal policy. Everything here computes in float32."""
-import functools
+the bounded normal policy. Everything here computes in float32.
+
+Lazily computed values are cached in plain attributes rather than with cached_property, whose lock
+(Python 3.11) torch.compile cannot trace: it would split the compiled update into many graphs."""
+import math
 
 import torch
 from torch.nn import functional as F
@@ -27,10 +30,13 @@ class TwoHot:
     def __init__(self, logits, bins):
         self.logits = logits.float()  # (..., K)
         self.bins = bins  # (K,), bins[K-1-i] = -bins[i] and bins[(K-1)/2] = 0
+        self._log_normalizer = None
 
-    @functools.cached_property
+    @property
     def log_normalizer(self):  # (...,), shared by every loss on these logits
-        return self.logits.logsumexp(-1)
+        if self._log_normalizer is None:
+            self._log_normalizer = self.logits.logsumexp(-1)
+        return self._log_normalizer
 
     def mean(self):
         # Pair each bin with its mirror: sum_i p_i b_i = sum_{i<m} (p_i - p_{K-1-i}) b_i, so that
@@ -92,16 +98,21 @@ class OneHotCategorical:
     def __init__(self, logits, unimix: float = 0.0):
         self.raw = logits.float()  # (..., C)
         self.unimix = unimix
+        self._probs = self._logits = None
 
-    @functools.cached_property
+    @property
     def probs(self):
-        if not self.unimix:
-            return softmax(self.raw)
-        return (1 - self.unimix) * softmax(self.raw) + self.unimix / self.raw.shape[-1]
+        if self._probs is None:
+            self._probs = softmax(self.raw)
+            if self.unimix:
+                self._probs = (1 - self.unimix) * self._probs + self.unimix / self.raw.shape[-1]
+        return self._probs
 
-    @functools.cached_property
+    @property
     def logits(self):  # normalised log-probabilities
-        return self.probs.log() if self.unimix else softmax(self.raw, log=True)
+        if self._logits is None:
+            self._logits = self.probs.log() if self.unimix else softmax(self.raw, log=True)
+        return self._logits
 
     def detach(self) -> "OneHotCategorical":
         return OneHotCategorical(self.logits.detach())  # normalised logits: log_softmax keeps them
@@ -143,7 +154,7 @@ class BoundedNormal:
 
     def log_prob(self, value):  # summed over action dimensions
         z = (value - self.mean) / self.std
-        return (-0.5 * z.square() - self.std.log() - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+        return (-0.5 * z.square() - self.std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
     def entropy(self):
-        return (0.5 + 0.5 * torch.log(torch.tensor(2 * torch.pi)) + self.std.log()).sum(-1)
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.std.log()).sum(-1)

@@ -173,7 +173,7 @@ class Encoder(nn.Module):
                 space, x = self.obs_space[key], obs[key]
                 x = x.reshape(*lead, -1)
                 if space.discrete:
-                    x = F.one_hot((x.long() - int(np.min(space.low))), space.classes).flatten(-2)
+                    x = F.one_hot(x.long() - space.first, space.classes).flatten(-2)
                     parts.append(x.float())
                 else:
                     parts.append(symlog(x.float()))

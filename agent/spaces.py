@@ -33,16 +33,25 @@ class Space:
             low = int(info.min) if np.isinf(self.low).any() else self.low
             object.__setattr__(self, "low", low)
             object.__setattr__(self, "high", int(info.max) + 1)
+        if self.discrete:  # plain ints, so the agent's compiled code reads constants, not numpy
+            object.__setattr__(self, "_first", int(np.min(self.low)))
+            object.__setattr__(self, "_classes", int(np.max(self.high) - np.min(self.low)))
 
     @property
     def discrete(self) -> bool:
         return self.dtype == bool or np.issubdtype(self.dtype, np.integer)
 
     @property
+    def first(self) -> int:
+        """The value of a discrete space's first choice (class index 0)."""
+        assert self.discrete, self
+        return self._first
+
+    @property
     def classes(self) -> int:
         """Number of choices of a discrete space."""
         assert self.discrete, self
-        return int(np.max(self.high) - np.min(self.low))
+        return self._classes
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         if self.discrete:

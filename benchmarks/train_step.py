@@ -145,7 +145,7 @@ def worker(root, setup, conn):
     """One variant in its own process: build the agent from the code under root, then one update per request."""
     sys.path.insert(0, str(root))
     from agent.agent import Agent
-    from agent.config import make_config
+    from agent.config import Config, make_config
     from agent.tests.conftest import make_spaces, random_batch
 
     if setup["threads"]:
@@ -153,7 +153,11 @@ def worker(root, setup, conn):
     torch.manual_seed(0)
     device = setup["device"]
     obs_space, act_space = make_spaces(setup["obs"], setup["act"])
-    config = make_config(setup["size"], device=device, precision=setup["precision"], compile=setup["compile"],
+    compile_mode = setup["compile"]
+    if isinstance(Config().compile, bool):  # revisions before compile modes: a bool for compile=steps
+        assert compile_mode in ("off", "steps"), f"this revision has no compile={compile_mode}"
+        compile_mode = compile_mode == "steps"
+    config = make_config(setup["size"], device=device, precision=setup["precision"], compile=compile_mode,
                          batch_size=setup["batch"], batch_length=setup["length"])
     agent = Agent(obs_space, act_space, config)
     data = random_batch(obs_space, act_space, config, batch=setup["batch"], length=setup["length"] + 1)
@@ -266,7 +270,8 @@ def main():
     parser.add_argument("--act", default="discrete", choices=["discrete", "continuous"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", nargs="+", default=["auto"], help="auto, float32, bfloat16")
-    parser.add_argument("--compile", action="store_true", help="also measure with config.compile")
+    parser.add_argument("--compile", nargs="+", default=["off"], choices=["off", "steps", "update"],
+                        help="config.compile modes to measure (the warm-up time includes compiling)")
     parser.add_argument("--against", nargs="*", default=[], metavar="REV",
                         help="also measure the agent package of these git revisions (e.g. HEAD)")
     parser.add_argument("--warmup", type=int, default=2)
@@ -285,7 +290,7 @@ def main():
     print(f"# {machine}", flush=True)
     codes = [*args.against, "worktree"]
     variants = [dict(code=code, precision=precision, compile=compile_) for code, precision, compile_ in
-                itertools.product(codes, args.precision, [False, True] if args.compile else [False])]
+                itertools.product(codes, args.precision, args.compile)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         roots = {code: code_root(None if code == "worktree" else code, tmp) for code in codes}
@@ -302,7 +307,7 @@ def main():
             for row in bench(setup, variants, roots, args.repeats):
                 row["memory_estimate_mib"] = estimate
                 rows.append(row)
-                print(f"{size:>5} {obs:>6} {row['code']:>10} {row['precision']:>9} compile={row['compile']!s:<5} "
+                print(f"{size:>5} {obs:>6} {row['code']:>10} {row['precision']:>9} compile={row['compile']:<6} "
                       f"{row['seconds_per_update']:8.3f} s/update (min {row['min_seconds']:.3f}) "
                       f"{row['updates_per_second']:7.2f} updates/s "
                       f"{row['replayed_steps_per_second']:9.0f} steps/s  peak {row['peak_memory_mib']:7.0f} MiB "

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.agent import Agent
+from agent.agent import Agent, resolve_precision
 from agent.config import make_config
 from agent.spaces import Space
 from agent.tests.conftest import random_batch
@@ -111,6 +111,25 @@ def test_bfloat16_autocast_runs(spaces):
     metrics, _ = agent.train(random_batch(obs_space, act_space, agent.config, batch=2, length=9))
     assert np.isfinite(metrics["loss/total"])
     assert all(p.dtype == torch.float32 for p in agent.nets.parameters())
+
+
+def test_auto_precision_is_bfloat16_only_where_its_matmuls_are_faster(monkeypatch):
+    import agent.agent as module
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(module, "cpu_has_bfloat16", lambda: True)
+    seconds = {torch.float32: 2.0, torch.bfloat16: 1.0}
+    monkeypatch.setattr(module, "best_linear_seconds", lambda dtype: seconds[dtype])
+    assert module.cpu_bfloat16_pays_off.__wrapped__() is True
+    seconds[torch.bfloat16] = 1.9  # AVX-512 BF16 but slower kernels (an Intel Xeon without AMX)
+    assert module.cpu_bfloat16_pays_off.__wrapped__() is False
+    monkeypatch.setattr(module, "cpu_has_bfloat16", lambda: False)
+    monkeypatch.setattr(module, "best_linear_seconds", lambda dtype: pytest.fail("emulated bf16 is not timed"))
+    assert module.cpu_bfloat16_pays_off.__wrapped__() is False
+    for pays_off, dtype in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(module, "cpu_bfloat16_pays_off", lambda: pays_off)
+        assert resolve_precision("auto", cpu) is dtype
+        assert resolve_precision("float32", cpu) is None
 
 
 @pytest.mark.parametrize("obs_space, message", [

@@ -27,7 +27,7 @@ def test_parse_value_types():
     with pytest.raises(ValueError, match="needs a int"):
         parse_value("steps", "1.5")
     with pytest.raises(ValueError, match="needs a bool"):
-        parse_value("compile", "maybe")
+        parse_value("parallel_envs", "maybe")
     with pytest.raises(KeyError, match="Did you mean train_ratio"):
         parse_value("train_ration", "32")
 

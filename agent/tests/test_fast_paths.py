@@ -1,4 +1,6 @@
 """Each fast path against the straightforward computation on the same inputs."""
+import numpy as np
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -166,3 +168,40 @@ def test_actor_terms_from_the_rollout_equal_a_second_policy_pass(spaces):
     dist = agent.policy_net(agent.features(states))["action"]
     torch.testing.assert_close(logp, dist.log_prob(rollout["actions"]))
     torch.testing.assert_close(entropy, dist.entropy())
+
+
+@pytest.mark.parametrize("mode", ["steps", "update"])
+def test_compiled_update_and_acting_equal_eager(spaces, mode):
+    """compile=steps/update on a short batch (T=4, H=3 keep the tracing short): the same losses,
+    gradients' effect (the next update's losses) and actions as eager. fallback_random makes the
+    compiled code draw from torch's RNG like eager code does."""
+    obs_space, act_space = spaces("vector", "discrete")
+    agents = []
+    for compile_mode in ("off", mode):
+        torch.manual_seed(0)
+        config = make_config("1m", device="cpu", precision="float32", compile=compile_mode, imag_length=3,
+                             warmup=0, lr=1e-3)
+        agents.append(Agent(obs_space, act_space, config))
+    eager, compiled = agents
+    batch = random_batch(obs_space, act_space, eager.config, batch=2, length=5)
+    obs = {k: v[:, 1] for k, v in batch.items() if k in obs_space}
+    results = []
+    with torch._inductor.config.patch(fallback_random=True):
+        for agent in agents:
+            torch.manual_seed(1)
+            metrics = [agent.train(batch)[0] for _ in range(2)]
+            carry, actions, extras = agent.policy(agent.init_policy(2), obs)
+            results.append((metrics, actions, extras))
+    (metrics, actions, extras), (metrics_c, actions_c, extras_c) = results
+    for step, step_c in zip(metrics, metrics_c):
+        for key in ("loss/total", "loss/dyn", "loss/vector", "loss/policy", "loss/value", "loss/repval"):
+            assert step_c[key] == pytest.approx(step[key], rel=1e-4, abs=1e-6), key
+    np.testing.assert_array_equal(actions_c["action"], actions["action"])
+    np.testing.assert_allclose(extras_c["dyn/deter"], extras["dyn/deter"], atol=1e-3)
+    assert metrics_c[1]["loss/total"] != metrics_c[0]["loss/total"]  # the second update saw new weights
+
+
+def test_unknown_compile_mode_is_refused(spaces):
+    obs_space, act_space = spaces("vector", "discrete")
+    with pytest.raises(ValueError, match="compile must be one of off, steps, update"):
+        Agent(obs_space, act_space, make_config("1m", device="cpu", compile="true"))

@@ -28,7 +28,7 @@ def test_memory_check_skips_what_does_not_fit_with_all_its_workers():
 
 
 def test_train_step_markdown_table():
-    row = dict(size="1m", obs="vector", code="worktree", precision="auto", compile=False)
+    row = dict(size="1m", obs="vector", code="worktree", precision="auto", compile="off")
     rows = [dict(row, seconds_per_update=0.8123, min_seconds=0.8, updates_per_second=1.231,
                  replayed_steps_per_second=1260.6, peak_memory_mib=812.4, memory_estimate_mib=820.0,
                  warmup_seconds=2.04),
@@ -38,8 +38,8 @@ def test_train_step_markdown_table():
                         "400 GFLOP/s bf16 (n=4096)")
     assert lines[1] == ""
     assert "peak MiB" in lines[2] and lines[3].count("---") == lines[2].count("|") - 1
-    assert lines[4] == "| 1m | vector | worktree | auto | False | 0.812 (0.800) | 1.23 | 1,261 | 812 | 820 | 2.0 |"
-    assert lines[5] == "| 200m | vector | worktree | auto | False | skipped: memory | – | – | – | 25,691 | – |"
+    assert lines[4] == "| 1m | vector | worktree | auto | off | 0.812 (0.800) | 1.23 | 1,261 | 812 | 820 | 2.0 |"
+    assert lines[5] == "| 200m | vector | worktree | auto | off | skipped: memory | – | – | – | 25,691 | – |"
 
 
 def test_train_loop_window_leaves_out_prefill_and_warm_up():
