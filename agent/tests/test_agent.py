@@ -127,7 +127,7 @@ def test_auto_precision_is_bfloat16_only_where_its_matmuls_are_faster(monkeypatc
     monkeypatch.setattr(module, "best_linear_seconds", lambda dtype: pytest.fail("emulated bf16 is not timed"))
     assert module.cpu_bfloat16_pays_off.__wrapped__() is False
     for pays_off, dtype in ((True, torch.bfloat16), (False, None)):
-        monkeypatch.setattr(module, "cpu_bfloat16_pays_off", lambda: pays_off)
+        monkeypatch.setattr(module, "cpu_bfloat16_pays_off", lambda result=pays_off: result)
         assert resolve_precision("auto", cpu) is dtype
         assert resolve_precision("float32", cpu) is None
 
