@@ -372,10 +372,7 @@ def resolve_device(device: str) -> str:
 COMPILE_MODES = ("off", "steps", "update")
 
 
-def resolve_compile(compile_mode) -> str:
-    """The config's compile mode; true/false from older configs mean steps/off."""
-    if isinstance(compile_mode, bool):
-        return "steps" if compile_mode else "off"
+def resolve_compile(compile_mode: str) -> str:
     if compile_mode not in COMPILE_MODES:
         raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
     return compile_mode

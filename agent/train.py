@@ -38,7 +38,7 @@ import torch
 import yaml
 
 import envs
-from agent.agent import DETER_DTYPE, resolve_device, resolve_precision
+from agent.agent import DETER_DTYPE, resolve_compile, resolve_device, resolve_precision
 from agent.checkpoint import Checkpoints, write_atomic
 from agent.config import SIZES, make_config, parse_value
 from agent.driver import Driver
@@ -106,6 +106,7 @@ def parse_args(argv):
             values[key.strip()] = parse_value(key.strip(), text.strip())
         config = make_config(**values)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
+        resolve_compile(config.compile)
     except (KeyError, ValueError) as error:
         parser.error(error.args[0] if error.args else str(error))
     if config.envs < 1 or config.steps < 1:

@@ -151,6 +151,9 @@ def test_bad_config_input():
     with pytest.raises(ValueError, match="precision"):
         Agent({"vector": Space(np.float32, (3,))}, {"action": Space(np.int32, (), 0, 3)},
               make_config("1m", device="cpu", precision="fp8"))
+    with pytest.raises(ValueError, match="compile must be one of off, steps, update"):
+        Agent({"vector": Space(np.float32, (3,))}, {"action": Space(np.int32, (), 0, 3)},
+              make_config("1m", device="cpu", compile="true"))
 
 
 @pytest.mark.parametrize("act", ["discrete", "continuous"])

@@ -199,9 +199,3 @@ def test_compiled_update_and_acting_equal_eager(spaces, mode):
     np.testing.assert_array_equal(actions_c["action"], actions["action"])
     np.testing.assert_allclose(extras_c["dyn/deter"], extras["dyn/deter"], atol=1e-3)
     assert metrics_c[1]["loss/total"] != metrics_c[0]["loss/total"]  # the second update saw new weights
-
-
-def test_unknown_compile_mode_is_refused(spaces):
-    obs_space, act_space = spaces("vector", "discrete")
-    with pytest.raises(ValueError, match="compile must be one of off, steps, update"):
-        Agent(obs_space, act_space, make_config("1m", device="cpu", compile="true"))

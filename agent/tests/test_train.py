@@ -47,6 +47,7 @@ def read_lines(path: Path) -> list[dict]:
         (["--set", "batch_size"], "key=value"),
         (["--size", "3m"], "valid presets"),
         (["--device", "cuda:7"], "--device cpu"),
+        (["--set", "compile=true"], "compile must be one of off, steps, update"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, message):
