@@ -4,6 +4,7 @@
     carry = agent.init_policy(num_envs)
     carry, action, extras = agent.policy(carry, obs)    # numpy in, numpy out
     metrics, latents = agent.train(batch)                # batch (B, T+1, ...) with context step
+    outputs = agent.start_train(batch)                   # the same, fetched later: outputs.fetch()
 
 Everything the algorithm knows lives here; nothing about any benchmark.
 """
@@ -214,7 +215,14 @@ class Agent:
     # --- Training ---
 
     def train(self, batch: dict):
-        """One update on a (B, T+1) batch whose step 0 is the replay context (spec 0)."""
+        """One update on a (B, T+1) batch whose step 0 is the replay context (spec 0); waits for it.
+        Returns (metrics: name -> float, latents: 'dyn/deter' (B, T, D) float16, 'dyn/stoch' (B, T, S) uint8)."""
+        return self.start_train(batch).fetch()
+
+    def start_train(self, batch: dict) -> "UpdateOutputs":
+        """Launches one update and the copies of its outputs to the host, without waiting for them. On
+        a GPU this returns while the GPU still computes, so the training loop samples the next batch
+        meanwhile (the official loop prefetches too, and writes latents back one update late)."""
         data = self.to_torch(batch)
         self.optimizer.zero_grad(set_to_none=True)
         if self.cuda_graphs:
@@ -227,10 +235,9 @@ class Agent:
             rate = self.config.slow_rate
             slow, online = list(self.slow_critic.parameters()), list(self.critic.parameters())
             torch._foreach_lerp_(slow, online, rate)
-        metrics = {k: float(v) for k, v in metrics.items()}
-        latents = {"dyn/deter": latents["deter"].to(DETER_DTYPE).cpu().numpy(),
-                   "dyn/stoch": latents["stoch"].argmax(-1).to(torch.uint8).cpu().numpy()}
-        return metrics, latents
+            latents = {"dyn/deter": latents["deter"].to(DETER_DTYPE),
+                       "dyn/stoch": latents["stoch"].argmax(-1).to(torch.uint8)}
+        return UpdateOutputs(metrics, latents)
 
     def loss(self, data: dict, update_normalizer: bool = False):
         """The total loss of one batch (spec 3.7). data: tensors (B, T+1, ...)."""
@@ -331,6 +338,38 @@ class Agent:
             "reward_pred": imag_reward.mean(),
         })
         return total, {k: v.detach() for k, v in metrics.items()}, {k: post[k].detach() for k in ("deter", "stoch")}
+
+
+class UpdateOutputs:
+    """An update's metrics and latents on their way to the host. On CUDA the copies go into pinned
+    memory behind the update's kernels and `fetch` waits for them; elsewhere they are already there."""
+
+    def __init__(self, metrics: dict, latents: dict):
+        # Plain numbers (the learning rate) stay on the host; the 0-d tensors travel as one vector.
+        self.numbers = {k: v for k, v in metrics.items() if not isinstance(v, torch.Tensor)}
+        self.names = [k for k, v in metrics.items() if isinstance(v, torch.Tensor)]
+        values = torch.stack([metrics[k].detach().float() for k in self.names])  # (M,)
+        self.values, self.latents = to_host(values), {k: to_host(v) for k, v in latents.items()}
+        self.event = None
+        if values.device.type == "cuda":
+            self.event = torch.cuda.Event()
+            self.event.record()
+
+    def fetch(self) -> tuple[dict, dict]:
+        """(metrics: name -> float, latents: name -> numpy array)."""
+        if self.event is not None:
+            self.event.synchronize()
+        metrics = dict(zip(self.names, self.values.tolist()))
+        metrics.update({k: float(v) for k, v in self.numbers.items()})
+        return metrics, {k: v.numpy() for k, v in self.latents.items()}
+
+
+def to_host(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU copy that a CUDA tensor starts without waiting (into pinned memory); CPU tensors as they are."""
+    if tensor.device.type != "cuda":
+        return tensor
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    return host.copy_(tensor, non_blocking=True)
 
 
 TRAINED = ("enc", "dyn", "dec", "rew", "con", "pol", "val")

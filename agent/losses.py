@@ -37,15 +37,16 @@ class ReturnNormalizer(nn.Module):
 
     def __init__(self, low: float = 5.0, high: float = 95.0, rate: float = 0.01, limit: float = 1.0):
         super().__init__()
-        self.quantiles = (low / 100.0, high / 100.0)
         self.rate, self.limit = rate, limit
+        # A buffer, not torch.tensor(...) per update: a host-to-GPU copy would wait for the GPU.
+        self.register_buffer("quantiles", torch.tensor([low / 100.0, high / 100.0]), persistent=False)
         self.register_buffer("low", torch.zeros(()))
         self.register_buffer("high", torch.zeros(()))
 
     @torch.no_grad()
     def update(self, returns):
         values = returns.detach().float().flatten()
-        quantiles = torch.quantile(values, torch.tensor(self.quantiles, device=values.device))
+        quantiles = torch.quantile(values, self.quantiles)
         self.low.mul_(1 - self.rate).add_(self.rate * quantiles[0])
         self.high.mul_(1 - self.rate).add_(self.rate * quantiles[1])
 

@@ -41,7 +41,9 @@ class LaProp(torch.optim.Optimizer):
             param_norms = torch.stack(torch._foreach_norm(params))
             limits = group["agc"] * param_norms.clamp(min=group["pmin"])
             factors = 1.0 / torch.clamp(grad_norms / limits, min=1.0)
-            grads = torch._foreach_mul(grads, list(factors.unbind()))
+            # The gradients are scaled in place and then overwritten with the normalised update u, so
+            # the only full-size temporary is the denominator (p.grad is not the raw gradient afterwards).
+            torch._foreach_mul_(grads, list(factors.unbind()))
             # 2. RMS normalisation (bias-corrected second moment).
             beta1, beta2 = group["beta1"], group["beta2"]
             torch._foreach_mul_(nus, beta2)
@@ -49,11 +51,13 @@ class LaProp(torch.optim.Optimizer):
             denom = torch._foreach_div(nus, 1 - beta2 ** step)
             torch._foreach_sqrt_(denom)
             torch._foreach_add_(denom, group["eps"])
-            updates = torch._foreach_div(grads, denom)
+            torch._foreach_div_(grads, denom)  # grads now hold u
+            del denom
             # 3. Momentum on the normalised gradient (bias-corrected).
             torch._foreach_mul_(mus, beta1)
-            torch._foreach_add_(mus, updates, alpha=1 - beta1)
+            torch._foreach_add_(mus, grads, alpha=1 - beta1)
             lr = self.current_lr(group, step)
             torch._foreach_add_(params, mus, alpha=-lr / (1 - beta1 ** step))
-            stats = dict(grad_norm=grad_norms.norm().item(), lr=lr)
+            # A tensor, not .item(): reading it on the host would wait for the GPU to finish the update.
+            stats = dict(grad_norm=grad_norms.norm(), lr=lr)
         return stats

@@ -316,6 +316,18 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
         logger.message(f"Resuming {logdir} from {checkpoint_path.name}: agent step {step:,}, "
                        f"{episodes} episodes, {loaded:,} replay steps loaded; episodes in progress restart.")
 
+    def finish_update():
+        """Write the last update's latents back and log its metrics. This runs one update late, after
+        the next batch is sampled (as in the official loop), so sampling never waits for the GPU; it
+        runs at fixed points only (never on a clock), so a seed still gives the same run."""
+        nonlocal pending
+        if pending is not None:
+            stepid, outputs = pending
+            metrics, latents = outputs.fetch()
+            replay.update_latents(stepid, latents)
+            logger.add(metrics)
+            pending = None
+
     def save():
         replay.save(logdir / "replay")
         wall = wall_before + time.monotonic() - started
@@ -341,9 +353,11 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     stop = StopSignal()
     log_clock, save_clock = Clock(config.log_every), Clock(config.save_every)
     logged_step, logged_updates = step, updates
+    pending = None  # (stepid (B, T), outputs) of the update whose outputs are not fetched yet
     try:
         while step < config.steps and (episode_limit is None or episodes < episode_limit):
             if stop.received is not None:
+                finish_update()
                 save()
                 logger.message(f"Got signal {stop.received}: saved a checkpoint at agent step {step:,}; exiting "
                                "so that the job is requeued. Rerun the same command to resume.")
@@ -359,17 +373,18 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
                 if len(replay) < config.train_fill:
                     continue
                 for _ in range(ratio(step)):
-                    batch = replay.sample(config.batch_size)
+                    batch = replay.sample(config.batch_size)  # on a GPU: while the last update still runs
                     stepid = batch.pop("stepid")  # (B, T+1)
-                    metrics, latents = agent.train(batch)
-                    replay.update_latents(stepid[:, 1:], latents)
-                    logger.add(metrics)
+                    outputs = agent.start_train(batch)
+                    finish_update()
+                    pending = (stepid[:, 1:], outputs)
                     updates += 1
             logger.print_progress(step)
             if log_clock():
                 write_metrics()
             if save_clock():
                 save()
+        finish_update()
         if step > logged_step:
             write_metrics()
         save()

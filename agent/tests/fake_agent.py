@@ -1,4 +1,6 @@
 """A stand-in with the Agent interface: random actions, fixed latents (the real dtypes), counted updates."""
+from types import SimpleNamespace
+
 import numpy as np
 
 DETER, STOCH = 8, 4
@@ -32,11 +34,16 @@ class FakeAgent:
         self.train_calls += 1
         self.batches.append({key: value.shape for key, value in batch.items()})
         size, length = batch["is_first"].shape
-        latents = {
+        latents = {  # the update's number as deter, so tests can see which update wrote a step's latent
             "dyn/deter": np.full((size, length - 1, DETER), self.train_calls, np.float16),  # (B, T, D)
             "dyn/stoch": np.full((size, length - 1, STOCH), 2, np.uint8),  # (B, T, S)
         }
         return {"loss/fake": float(self.train_calls)}, latents
+
+    def start_train(self, batch):
+        """The update runs at once; `fetch` hands its outputs over, as Agent.start_train's do."""
+        outputs = self.train(batch)
+        return SimpleNamespace(fetch=lambda: outputs)
 
     def state_dict(self):
         return {"train_calls": self.train_calls, "rng": self.rng.bit_generator.state}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -129,6 +130,34 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     assert main([*argv, "--seed", "1", "--set", "batch_size=8"], agent_class=FakeAgent) == 2
     error = capsys.readouterr().err
     assert "seed: 0 in the folder, 1 now" in error and "batch_size" in error
+
+
+class LatentWatchingAgent(FakeAgent):
+    """Records, per update, the newest update whose latents its batch holds, and which outputs were fetched."""
+
+    newest_seen, fetched = [], []
+
+    def start_train(self, batch):
+        self.newest_seen.append(int(batch["dyn/deter"].max()))  # acting stores 0.5, update k stores k
+        outputs = super().start_train(batch)
+        number = self.train_calls
+        return SimpleNamespace(fetch=lambda: (self.fetched.append(number), outputs.fetch())[1])
+
+
+def test_latents_are_written_back_one_update_late_and_none_is_lost(tmp_path):
+    """The loop fetches an update's outputs after sampling the next batch (so on a GPU sampling overlaps
+    the update), as the official loop does; the last update's outputs are fetched before the run ends."""
+    LatentWatchingAgent.newest_seen, LatentWatchingAgent.fetched = [], []
+    argv = [*CARTPOLE, "--logdir", str(tmp_path / "run"), "--steps", "400", "--envs", "1", "--train-ratio", "256",
+            "--set", "train_fill=70", "batch_size=4", "batch_length=16"]  # fmt: skip
+    assert main(argv, agent_class=LatentWatchingAgent) == 0
+    updates = len(LatentWatchingAgent.newest_seen)
+    assert updates > 50 and LatentWatchingAgent.fetched == list(range(1, updates + 1))
+    late = [number - 1 - newest for number, newest in enumerate(LatentWatchingAgent.newest_seen, 1) if newest >= 1]
+    assert min(late) == 1  # update k sees update k-2's latents at the newest, never k-1's
+    assert len(late) > updates // 2  # and write-backs do reach the replay
+    metrics = read_lines(tmp_path / "run" / "metrics.jsonl")
+    assert metrics[-1]["train/updates"] == updates
 
 
 def test_logger_schema_and_progress_line(tmp_path):
