@@ -11,6 +11,7 @@ Everything the algorithm knows lives here; nothing about any benchmark.
 import contextlib
 import copy
 import functools
+import os
 import time
 
 import numpy as np
@@ -415,6 +416,17 @@ def resolve_compile(compile_mode: str) -> str:
     if compile_mode not in COMPILE_MODES:
         raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
     return compile_mode
+
+
+def compile_cache_dir() -> str:
+    """Where torch.compile keeps compiled graphs for later processes: TORCHINDUCTOR_CACHE_DIR, else torch's
+    default under /tmp (per machine; on clusters often per job). A run whose graphs are there compiles in
+    about a minute instead of a quarter of an hour (compile=update, 2-core CPU; benchmarks/PERF_NOTES.md)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import cache_dir  # private: fall back if it moves
+    except ImportError:
+        return os.environ.get("TORCHINDUCTOR_CACHE_DIR", "torch's default cache folder")
+    return cache_dir()
 
 
 def resolve_precision(precision: str, device: torch.device):

@@ -24,14 +24,14 @@ def to_json(value):
 
 
 class Logger:
-    def __init__(self, directory, repeat: int, total_steps: int, start_step: int = 0, stream=sys.stderr):
+    def __init__(self, directory, repeat: int, total_steps: int, start_step: int = 0, stream=None):
         """repeat: action repeat (logged step = agent steps x repeat); total_steps: budget for the ETA;
-        start_step: agent steps already done (on resume)."""
+        start_step: agent steps already done (on resume); stream: default sys.stderr as it is now."""
         self.directory = Path(directory)
         self.repeat = repeat
         self.total_steps = total_steps
-        self.stream = stream
-        self.live = stream.isatty()  # one updating line on a terminal, plain lines in cluster logs
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()  # one updating line on a terminal, plain lines in cluster logs
         self.train_sums = collections.defaultdict(float)
         self.train_counts = collections.defaultdict(int)
         self.interval_episodes = []

@@ -82,4 +82,5 @@ def collect(device: str, argv: list[str], precision: str) -> dict:
         "command": [sys.executable, *argv],
         "container": container(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),  # None: torch's default under /tmp
     }

@@ -38,7 +38,7 @@ import torch
 import yaml
 
 import envs
-from agent.agent import DETER_DTYPE, resolve_compile, resolve_device, resolve_precision
+from agent.agent import DETER_DTYPE, compile_cache_dir, resolve_compile, resolve_device, resolve_precision
 from agent.checkpoint import Checkpoints, write_atomic
 from agent.config import SIZES, make_config, parse_value
 from agent.driver import Driver
@@ -304,6 +304,11 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     write_provenance(logdir, collect_provenance(device, argv, str(precision).removeprefix("torch.")),
                      start_step if state else None)
     logger = Logger(logdir, suite.repeat, config.steps, start_step)
+    if config.compile != "off":
+        logger.message(f"compile={config.compile}: the first update waits for torch.compile (compile=update: "
+                       f"about 17 minutes on 2 CPU cores) unless its cache {compile_cache_dir()} already holds "
+                       "this run's graphs (then about a minute). To keep them, set TORCHINDUCTOR_CACHE_DIR to a "
+                       "folder that outlives the job; the workflow uses results/compile_cache.")
     step, episodes, updates, wall_before = 0, 0, 0, 0.0
     if state is not None:
         agent.load_state_dict(state["agent"])

@@ -49,11 +49,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #   B=16 T=64:  1m vector 786 -> 820, 1m image 1871 -> 1813, 12m vector 1935 -> 1973, 12m image 5619 -> 5961
 #   B=8 T=32:   1m vector 492 -> 518, 1m image 864 -> 767, 12m vector 868 -> 991, 12m image 1836 -> 2003
 #   B=4 T=16:   50m vector 1522 -> 1601, 200m vector 4757 -> 4864
-# Checked after the fit: 50m vector, B=16 T=64: 3648 -> 3963.
+# Checked after the fit: 50m vector, B=16 T=64: 3648 -> 3963; with LaProp's in-place step (one temporary,
+# not three): 50m vector 3597 -> 3668, 200m vector 7963 -> 8320.
 # CUDA's max_memory_allocated has no process base and bfloat16 keeps smaller activations, so
 # the estimate errs high there.
 CPU_BASE_MIB = 400  # a worker before its agent: python, torch, the agent package, the batch
-PARAM_TEMPORARIES = 3.0  # LaProp.step's clipped gradients, denominators and updates, alive at once
+PARAM_TEMPORARIES = 1.0  # LaProp.step's denominators (it scales the gradients in place)
 STATE_COPIES = 6.3  # float32 values kept per latent state (replayed or imagined) and unit of width
 IMAGE_COPIES = 15.5  # float32 values kept per replayed frame, pixel and unit of CNN depth
 

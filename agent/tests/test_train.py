@@ -132,6 +132,17 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     assert "seed: 0 in the folder, 1 now" in error and "batch_size" in error
 
 
+def test_compiled_run_names_its_compile_cache(tmp_path, capsys, monkeypatch):
+    """compile=update compiles for many minutes unless torch's on-disk cache holds the graphs: the run says
+    which folder that is, and provenance.json records where it was put."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "compile_cache"))
+    argv = [*CARTPOLE, "--logdir", str(tmp_path / "run"), "--steps", "40", "--set", "compile=update"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert f"its cache {tmp_path / 'compile_cache'} already holds" in capsys.readouterr().err
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert provenance["compile_cache"] == str(tmp_path / "compile_cache")
+
+
 class LatentWatchingAgent(FakeAgent):
     """Records, per update, the newest update whose latents its batch holds, and which outputs were fetched."""
 

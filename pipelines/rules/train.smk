@@ -19,6 +19,10 @@ rule train:
         # Minecraft renders through an X display even headless (inside its container).
         display=lambda wildcards: "xvfb-run -a" if wildcards.suite == "minecraft" else "",
         overrides=" ".join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
+        # torch.compile's cache (used with --set compile=...), shared by every run and job of the grid: only
+        # the first run of each model shape compiles for minutes; the others, and requeued jobs on other
+        # nodes, load the graphs. An absolute path, as jobs on a cluster start elsewhere.
+        compile_cache=os.path.abspath(f"{RESULTS}/compile_cache"),
     threads: train_resource("cpus")
     resources:
         runtime=train_resource("runtime"),
@@ -31,7 +35,8 @@ rule train:
     container:
         lambda wildcards: config.get(f"container_{wildcards.suite}", config["container_agent"])
     shell:
-        "{params.display} python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
+        'TORCHINDUCTOR_CACHE_DIR="${{TORCHINDUCTOR_CACHE_DIR:-{params.compile_cache}}}"'
+        " {params.display} python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
         " --size {wildcards.size} --train-ratio {wildcards.train_ratio} --steps {params.steps}"
         " --envs {params.envs} --logdir {params.logdir} --device {params.device} {params.overrides}"
         " > {log} 2>&1"

@@ -1,5 +1,6 @@
 """The whole workflow: from copied-back logs (no training), and train -> report on config/test.yaml."""
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -49,7 +50,8 @@ def test_results_regenerate_from_logs_without_training(tmp_path, reference_dir):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("agent") is None or agent_train_missing(),
                     reason="needs the real training entry point: `python -c 'import agent.train'` fails")
-def test_train_aggregate_plot_report_on_test_config(tmp_path, reference_dir):
+def test_train_aggregate_plot_report_on_test_config(tmp_path, reference_dir, monkeypatch):
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)  # the rule's own default, not the caller's
     result = snakemake("--cores", "2", "--configfile", "config/test.yaml", local_settings(tmp_path),
                        timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -57,6 +59,9 @@ def test_train_aggregate_plot_report_on_test_config(tmp_path, reference_dir):
         assert (tmp_path / "results" / name).exists(), name
     done = sorted((tmp_path / "runs").glob("**/done.json"))
     assert len(done) == 2
+    for marker in done:  # every run of the grid shares one torch.compile cache beside the results
+        provenance = json.loads((marker.parent / "provenance.json").read_text())
+        assert provenance["compile_cache"] == str(tmp_path / "results" / "compile_cache")
     report = snakemake("--configfile", "config/test.yaml", local_settings(tmp_path),
                        "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
