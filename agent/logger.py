@@ -30,7 +30,7 @@ class Logger:
         self.directory = Path(directory)
         self.repeat = repeat
         self.total_steps = total_steps
-        self.stream = stream or sys.stderr
+        self.stream = stream if stream is not None else sys.stderr
         self.live = self.stream.isatty()  # one updating line on a terminal, plain lines in cluster logs
         self.train_sums = collections.defaultdict(float)
         self.train_counts = collections.defaultdict(int)
