@@ -182,7 +182,7 @@ class Agent:
         return torch.cat([state["deter"], state["stoch"].flatten(-2).to(state["deter"].dtype)], -1)
 
     def twohot(self, logits) -> TwoHot:
-        return TwoHot(logits, self.bins)
+        return TwoHot(logits, self.bins, self.config.twohot_mean)
 
     # --- Acting ---
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+TWOHOT_MEANS = ("mirrored", "official")  # orders of the two-hot mean (agent/distributions.py)
+
 # Model-size presets (spec 2.6): D = 8d, Hd = d, C = c = d/16.
 SIZES = {
     "1m": dict(deter=512, hidden=64, classes=4, depth=4, units=64),
@@ -72,6 +74,9 @@ class Config:
     pol_layers: int = 3
     val_layers: int = 3
     bins: int = 255  # two-hot bins for reward and critic
+    twohot_mean: str = "mirrored"  # order of the two-hot mean: "mirrored" subtracts mirrored
+    #   probabilities first (exact); "official" multiplies by the raw bins first, as the official
+    #   code does, with ~0.1 of float32 rounding noise per prediction (issue: paired runs)
     unimix: float = 0.01  # uniform mix into the latent categoricals
     actor_unimix: bool = True  # 1% unimix on the discrete actor. The 2024 code that produced the
     #   published scores applies it (spec 2.5); HEAD configures but does not apply it (spec 8.2).
@@ -170,4 +175,6 @@ def make_config(size: str | None = None, **overrides) -> Config:
         if unknown:
             raise KeyError(f"unknown loss scale(s) {sorted(unknown)}; valid: {sorted(scales)}")
         values["loss_scales"] = {**scales, **overrides["loss_scales"]}
+    if values.get("twohot_mean", Config.twohot_mean) not in TWOHOT_MEANS:
+        raise ValueError(f"twohot_mean must be one of {', '.join(TWOHOT_MEANS)}, got {values['twohot_mean']!r}")
     return Config(**values)

@@ -1,0 +1,335 @@
+"""Paired learning runs: our agent next to the official JAX DreamerV3, same task, same settings.
+
+    # 1. run (each job pinned to one core; rerunning skips finished jobs)
+    .venv/bin/python -m benchmarks.parity run --suite gym --task CartPole-v1 --steps 3000 \
+        --train-ratio 128 --batch-size 8 --batch-length 32 --lr 1e-4 --warmup 0 --seeds 0 1 2 \
+        --official /path/to/dreamerv3 --official-python /path/to/jax-venv/bin/python \
+        --out benchmarks/out/parity/cartpole --cores 0 1
+    # 2. curves, verdict, figure
+    .venv/bin/python -m benchmarks.parity report --out benchmarks/out/parity/cartpole \
+        --results benchmarks/results/parity_cartpole
+
+Implementations (`--impls`): `ours` (our default two-hot mean), `ours-official-mean` (ours with
+`twohot_mean=official`, the official order of operations), `official` (danijar/dreamerv3 at
+e3f0224, unchanged, started by benchmarks/official_launcher.py in its own JAX venv) and
+`official-mirrored-mean` (the official code with only its two-hot mean in our order).
+Both sides run on CPU in float32 with one thread, with the same size, train ratio, batch
+shape, learning rate, warm-up, steps and envs; everything else is each code's default.
+
+Each run folder gets `parity.json` when its process ends (command, exit status, wall time);
+`report` reads every run folder's `scores.jsonl` (the official schema on both sides) and writes
+`<results>.json`, `<results>.md` and `<results>.png`/`.pdf`: per-seed binned curves, the mean with
+a bootstrap 95 % band over seeds, and the verdict (see `verdict`).
+"""
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.runs import Run, read_score_lines
+from pipelines.scoring import binned_curve, window_score
+
+IMPLS = ("ours", "ours-official-mean", "official", "official-mirrored-mean")
+# Our suite -> (official config that carries the suite's settings, or None; official task prefix).
+OFFICIAL_SUITE = {"gym": (None, "gym_"), "bsuite": ("bsuite", "bsuite_"), "dmc_proprio": ("dmc_proprio", "dmc_"),
+                  "dmc_vision": ("dmc_vision", "dmc_"), "atari100k": ("atari100k", "atari100k_"),
+                  "crafter": ("crafter", "crafter_")}  # fmt: skip
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}  # fmt: skip
+
+
+@dataclass
+class Settings:
+    """What both implementations share; everything else is each code's default."""
+    suite: str
+    task: str
+    steps: int  # agent steps (policy steps summed over envs)
+    train_ratio: float
+    envs: int = 1
+    size: str = "1m"
+    batch_size: int = 16
+    batch_length: int = 64
+    lr: float = 4e-5
+    warmup: int = 1000
+
+
+def our_command(settings: Settings, seed: int, logdir: Path, impl: str) -> list[str]:
+    s = settings
+    mean_order = "official" if impl == "ours-official-mean" else "mirrored"
+    return [sys.executable, "-m", "agent.train", "--suite", s.suite, "--task", s.task, "--seed", str(seed),
+            "--logdir", str(logdir), "--steps", str(s.steps), "--train-ratio", f"{s.train_ratio:g}",
+            "--envs", str(s.envs), "--size", s.size, "--device", "cpu",
+            "--set", "threads=1", "precision=float32", "save_every=0", f"batch_size={s.batch_size}",
+            f"batch_length={s.batch_length}", f"train_fill={s.batch_size * s.batch_length}", f"lr={s.lr:g}",
+            f"warmup={s.warmup}", f"twohot_mean={mean_order}"]  # fmt: skip
+
+
+def official_command(settings: Settings, seed: int, logdir: Path, impl: str, official: Path, python: str):
+    s = settings
+    config, prefix = OFFICIAL_SUITE[s.suite]
+    launcher = Path(__file__).with_name("official_launcher.py")
+    # The official loop trains once the replay holds batch_size x batch_length steps, as ours
+    # does with train_fill set to that product.
+    return [python, str(launcher), "--official", str(official),
+            "--twohot-mean", "mirrored" if impl == "official-mirrored-mean" else "official", "--",
+            "--configs", *([config] if config else []), f"size{s.size}", "--task", prefix + s.task,
+            "--seed", str(seed), "--logdir", str(logdir), "--run.steps", str(s.steps),
+            "--run.train_ratio", f"{s.train_ratio:g}", "--run.envs", str(s.envs), "--batch_size", str(s.batch_size),
+            "--batch_length", str(s.batch_length), "--agent.opt.lr", f"{s.lr:g}", "--agent.opt.warmup", str(s.warmup),
+            "--jax.platform", "cpu", "--jax.compute_dtype", "float32", "--logger.outputs", "jsonl",
+            "--run.save_every", "1e9"]  # fmt: skip
+
+
+def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, python: str | None):
+    """(run folder, command) of every run; folders are <out>/<impl>-<seed>."""
+    result = []
+    for impl in impls:
+        for seed in seeds:
+            logdir = out / f"{impl}-{seed}"
+            if impl.startswith("ours"):
+                command = our_command(settings, seed, logdir, impl)
+            else:
+                command = official_command(settings, seed, logdir, impl, official, python)
+            result.append((logdir, command))
+    return result
+
+
+def run_jobs(job_list, cores: list[int], log=print):
+    """One process per core at a time, each pinned to its core; a folder with parity.json is done.
+    An unfinished folder is started again from scratch (bsuite runs cannot resume anyway)."""
+    todo = [(logdir, command) for logdir, command in job_list if not (logdir / "parity.json").exists()]
+    log(f"{len(job_list) - len(todo)} of {len(job_list)} runs already finished; {len(todo)} to run on cores {cores}")
+    running = {}  # core -> (process, logdir, command, start)
+    while todo or running:
+        for core in cores:
+            if core not in running and todo:
+                logdir, command = todo.pop(0)
+                if logdir.exists():
+                    subprocess.run(["rm", "-rf", str(logdir)], check=True)
+                logdir.parent.mkdir(parents=True, exist_ok=True)
+                output = open(logdir.parent / f"{logdir.name}.log", "w")
+                process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=output,
+                                           stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD},
+                                           cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+                running[core] = (process, logdir, command, time.monotonic())
+                log(f"core {core}: started {logdir.name}")
+        time.sleep(5)
+        for core, (process, logdir, command, start) in list(running.items()):
+            if process.poll() is None:
+                continue
+            wall = time.monotonic() - start
+            record = {"command": shlex.join(command), "returncode": process.returncode, "wall_seconds": round(wall)}
+            if process.returncode == 0:
+                (logdir / "parity.json").write_text(json.dumps(record, indent=1))
+            log(f"core {core}: {logdir.name} ended with {process.returncode} after {wall / 60:.1f} min")
+            del running[core]
+
+
+# --- Statistics ---
+
+
+def bootstrap_mean_interval(values: np.ndarray, reps: int, rng, axis: int = 0):
+    """95 % percentile interval of the mean over `axis` (seeds), all replicates at once.
+    values: (seeds, ...) -> (low, high), each (...)."""
+    count = values.shape[axis]
+    picks = rng.integers(0, count, size=(reps, count))  # (reps, seeds)
+    with warnings.catch_warnings():  # a bin where the picked seeds have no episode stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(np.take(values, picks, axis=axis), axis=axis + 1)  # (reps, ...)
+    return np.nanpercentile(means, 2.5, axis=0), np.nanpercentile(means, 97.5, axis=0)
+
+
+def difference_interval(a: np.ndarray, b: np.ndarray, reps: int, rng):
+    """mean(a) - mean(b) and its 95 % bootstrap interval, seeds resampled within each side."""
+    means_a = a[rng.integers(0, len(a), size=(reps, len(a)))].mean(1)
+    means_b = b[rng.integers(0, len(b), size=(reps, len(b)))].mean(1)
+    differences = means_a - means_b
+    return float(a.mean() - b.mean()), float(np.percentile(differences, 2.5)), float(np.percentile(differences, 97.5))
+
+
+def fraction_inside(mean_curve: np.ndarray, seed_curves: np.ndarray) -> float:
+    """Share of bins where one side's mean curve (bins,) lies within the other's seed range
+    (seeds, bins), over the bins where both have data."""
+    valid = np.isfinite(mean_curve) & np.isfinite(seed_curves).all(0)
+    if not valid.any():
+        return float("nan")
+    low, high = seed_curves[:, valid].min(0), seed_curves[:, valid].max(0)
+    return float(((mean_curve[valid] >= low) & (mean_curve[valid] <= high)).mean())
+
+
+INSIDE = 0.8  # a curve "lies inside" the other's seed spread in at least this share of bins
+
+
+def verdict(final_a: np.ndarray, final_b: np.ndarray, curves_a: np.ndarray, curves_b: np.ndarray,
+            reps: int = 10_000, seed: int = 0) -> dict:
+    """a vs b: the difference of final-window means with a 95 % interval, and whether each
+    mean curve lies inside the other's seed spread (`INSIDE` of the bins or more)."""
+    rng = np.random.default_rng(seed)
+    difference, low, high = difference_interval(final_a, final_b, reps, rng)
+    a_in_b = fraction_inside(np.nanmean(curves_a, 0), curves_b)
+    b_in_a = fraction_inside(np.nanmean(curves_b, 0), curves_a)
+    return {"difference": difference, "ci_low": low, "ci_high": high, "interval_contains_zero": low <= 0 <= high,
+            "a_inside_b": a_in_b, "b_inside_a": b_in_a,
+            "consistent": bool(low <= 0 <= high and a_in_b >= INSIDE and b_in_a >= INSIDE)}  # fmt: skip
+
+
+# --- Report ---
+
+
+def load_runs(out: Path, settings: Settings) -> dict[str, list[Run]]:
+    """impl -> its runs (with a scores.jsonl), from the folders <out>/<impl>-<seed>."""
+    runs, problems = {}, []
+    for folder in sorted(out.iterdir()):
+        impl, _, seed = folder.name.rpartition("-")
+        if not folder.is_dir() or impl not in IMPLS or not (folder / "scores.jsonl").exists():
+            continue
+        lines = read_score_lines(folder / "scores.jsonl", problems)
+        runs.setdefault(impl, []).append(Run(
+            suite=settings.suite, task=settings.task, method=impl, seed=int(seed), source=impl,
+            steps=np.array([float(line["step"]) for line in lines]),
+            scores=np.array([float(line["episode/score"]) for line in lines]),
+            budget=float(settings.steps)))  # repeat 1 on both sides for these suites
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return runs
+
+
+def run_summary(run: Run, folder: Path, window: float) -> dict:
+    marker = folder / "parity.json"
+    finished = json.loads(marker.read_text()) if marker.exists() else {}
+    return {"seed": run.seed, "episodes": len(run.scores), "last_step": float(run.steps.max()) if len(run.steps) else 0,
+            "final_window_mean": window_score(run, window), "finished": marker.exists(),
+            "wall_seconds": finished.get("wall_seconds"), "command": finished.get("command")}  # fmt: skip
+
+
+def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None):
+    runs = load_runs(out, settings)
+    if not runs:
+        raise SystemExit(f"no run folders with scores.jsonl under {out}")
+    data = {"settings": asdict(settings), "bins": bins, "window_fraction": window, "random_policy": random_score,
+            "implementations": {}, "verdicts": {}}  # fmt: skip
+    curves, finals = {}, {}
+    for impl, impl_runs in runs.items():
+        xs = binned_curve(impl_runs[0], bins)[0]
+        curves[impl] = np.stack([binned_curve(run, bins)[1] for run in impl_runs])  # (seeds, bins)
+        finals[impl] = np.array([window_score(run, window) for run in impl_runs])
+        low, high = bootstrap_mean_interval(curves[impl], 10_000, np.random.default_rng(0))
+        data["implementations"][impl] = {
+            "x": xs.tolist(), "mean": np.nanmean(curves[impl], 0).tolist(), "band_low": low.tolist(),
+            "band_high": high.tolist(), "runs": [run_summary(run, out / f"{impl}-{run.seed}", window)
+                                                 for run in impl_runs]}  # fmt: skip
+    for impl in runs:
+        if impl != "official" and "official" in runs:
+            data["verdicts"][f"{impl} vs official"] = verdict(finals[impl], finals["official"], curves[impl],
+                                                              curves["official"])
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.with_suffix(".json").write_text(json.dumps(data, indent=1, allow_nan=True))
+    results.with_suffix(".md").write_text(markdown(data))
+    figure(data, results)
+    print(markdown(data))
+
+
+def markdown(data: dict) -> str:
+    s = data["settings"]
+    lines = [f"### {s['suite']} {s['task']}: {s['steps']:,} agent steps, train ratio {s['train_ratio']:g}, "
+             f"size {s['size']}, batch {s['batch_size']}x{s['batch_length']}, lr {s['lr']:g}, warm-up {s['warmup']}, "
+             f"{s['envs']} env(s)", "",
+             f"Final window: mean episode score over the last {data['window_fraction']:.0%} of the steps."
+             + (f" Random policy: {data['random_policy']:.2f}." if data["random_policy"] is not None else ""), "",
+             "| implementation | seed | final-window mean | episodes | last step | wall (min) |",
+             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for impl, entry in data["implementations"].items():
+        for run in entry["runs"]:
+            wall = f"{run['wall_seconds'] / 60:.1f}" if run["wall_seconds"] else "unfinished"
+            lines.append(f"| {impl} | {run['seed']} | {run['final_window_mean']:.2f} | {run['episodes']} | "
+                         f"{run['last_step']:,.0f} | {wall} |")
+    if data["verdicts"]:
+        lines += ["", "| comparison | difference of final-window means [95 % CI] | a inside b's seed range | "
+                  "b inside a's | consistent |", "|---|---|---:|---:|---|"]  # fmt: skip
+        for name, v in data["verdicts"].items():
+            lines.append(f"| {name} | {v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] | "
+                         f"{v['a_inside_b']:.0%} | {v['b_inside_a']:.0%} | {'yes' if v['consistent'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(data: dict, results: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipelines.plots import save
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for index, (impl, entry) in enumerate(data["implementations"].items()):
+        colour = f"C{index}"
+        xs = np.array(entry["x"])
+        axis.fill_between(xs, entry["band_low"], entry["band_high"], color=colour, alpha=0.2, lw=0)
+        axis.plot(xs, entry["mean"], color=colour, lw=2, label=f"{impl} ({len(entry['runs'])} seeds)")
+    if data["random_policy"] is not None:
+        axis.axhline(data["random_policy"], color="grey", ls="--", lw=1, label="random policy")
+    s = data["settings"]
+    axis.set(xlabel="env steps", ylabel="episode score", title=f"{s['suite']} {s['task']}, ratio {s['train_ratio']:g}")
+    axis.legend(fontsize=8)
+    save(figure, results.parent, results.name)
+
+
+def settings_from(args) -> Settings:
+    return Settings(suite=args.suite, task=args.task, steps=int(args.steps), train_ratio=args.train_ratio,
+                    envs=args.envs, size=args.size, batch_size=args.batch_size, batch_length=args.batch_length,
+                    lr=args.lr, warmup=args.warmup)  # fmt: skip
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("--suite", required=True, choices=sorted(OFFICIAL_SUITE))
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--steps", type=float, required=True, help="agent steps per run")
+    parser.add_argument("--train-ratio", type=float, required=True)
+    parser.add_argument("--envs", type=int, default=1)
+    parser.add_argument("--size", default="1m")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-length", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["ours", "official"])
+    parser.add_argument("--out", type=Path, required=True, help="folder of the run folders <impl>-<seed>")
+    parser.add_argument("--official", type=Path, default=os.environ.get("DREAMERV3_OFFICIAL"),
+                        help="danijar/dreamerv3 checkout at e3f0224 (or $DREAMERV3_OFFICIAL)")
+    parser.add_argument("--official-python", default=os.environ.get("DREAMERV3_OFFICIAL_PYTHON"),
+                        help="python of the official code's JAX venv (or $DREAMERV3_OFFICIAL_PYTHON)")
+    parser.add_argument("--cores", type=int, nargs="+", default=[0], help="CPU cores; one run per core")
+    parser.add_argument("--results", type=Path, help="report: output path without suffix")
+    parser.add_argument("--bins", type=int, default=10)
+    parser.add_argument("--window", type=float, default=0.2, help="final window as a fraction of the steps")
+    args = parser.parse_args(argv)
+    settings = settings_from(args)
+    if args.command == "run":
+        if any(impl.startswith("official") for impl in args.impls):
+            if not args.official or not (Path(args.official) / "dreamerv3" / "main.py").exists():
+                parser.error("--official must name a danijar/dreamerv3 checkout (dreamerv3/main.py not found)")
+            if not args.official_python or not Path(args.official_python).exists():
+                parser.error("--official-python must name the python of the official code's JAX venv "
+                             "(see README: Paired runs against the official code)")
+        run_jobs(jobs(settings, args.impls, args.seeds, args.out, args.official, args.official_python), args.cores)
+    else:
+        if not args.results:
+            parser.error("report needs --results PATH (without suffix)")
+        from benchmarks.learn import random_policy_score
+
+        report(args.out, args.results, settings, args.bins, args.window,
+               random_policy_score(settings.suite, settings.task, seed=0))
+
+
+if __name__ == "__main__":
+    main()

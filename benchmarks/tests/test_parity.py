@@ -1,0 +1,108 @@
+"""The paired-run driver: its verdict statistics on synthetic curves, the report, the two commands."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import parity
+
+SETTINGS = parity.Settings(suite="gym", task="CartPole-v1", steps=3000, train_ratio=128, batch_size=8,
+                           batch_length=32, lr=1e-4, warmup=0)  # fmt: skip
+
+
+def learning_curves(rng, seeds: int, bins: int, final: float, noise: float) -> np.ndarray:
+    """(seeds, bins): from 20 up to `final`, plus per-seed noise."""
+    ramp = np.linspace(20.0, final, bins)
+    return ramp + noise * rng.standard_normal((seeds, bins))
+
+
+def test_same_learning_gives_a_consistent_verdict():
+    rng = np.random.default_rng(0)
+    a, b = learning_curves(rng, 5, 10, 400, 30), learning_curves(rng, 5, 10, 400, 30)
+    result = parity.verdict(a[:, -1], b[:, -1], a, b)
+    assert result["interval_contains_zero"] and result["consistent"]
+    assert result["ci_low"] < result["difference"] < result["ci_high"]
+
+
+def test_a_clearly_worse_implementation_is_flagged():
+    rng = np.random.default_rng(0)
+    a, b = learning_curves(rng, 3, 10, 100, 10), learning_curves(rng, 3, 10, 400, 10)
+    result = parity.verdict(a[:, -1], b[:, -1], a, b)
+    assert result["ci_high"] < 0 and not result["interval_contains_zero"] and not result["consistent"]
+    assert result["a_inside_b"] < parity.INSIDE  # the weak curve leaves the strong seeds' range
+
+
+def test_bootstrap_band_holds_the_mean_and_narrows_with_less_spread():
+    rng = np.random.default_rng(1)
+    wide, narrow = learning_curves(rng, 8, 6, 300, 50), learning_curves(rng, 8, 6, 300, 5)
+    for curves in (wide, narrow):
+        low, high = parity.bootstrap_mean_interval(curves, 2000, np.random.default_rng(0))
+        assert np.all(low <= curves.mean(0)) and np.all(curves.mean(0) <= high)
+    assert np.all(np.subtract(*parity.bootstrap_mean_interval(narrow, 2000, np.random.default_rng(0))[::-1])
+                  < np.subtract(*parity.bootstrap_mean_interval(wide, 2000, np.random.default_rng(0))[::-1]))
+
+
+def test_fraction_inside_ignores_bins_without_data():
+    seeds = np.array([[0.0, 1.0, np.nan, 10.0], [2.0, 3.0, 5.0, 12.0]])
+    assert parity.fraction_inside(np.array([1.0, 5.0, 4.0, 11.0]), seeds) == pytest.approx(2 / 3)
+
+
+def write_run(folder: Path, episodes: list[tuple[int, float]], finished: bool = True):
+    folder.mkdir(parents=True)
+    folder.joinpath("scores.jsonl").write_text(
+        "".join(json.dumps({"step": step, "episode/score": score}) + "\n" for step, score in episodes))
+    if finished:
+        folder.joinpath("parity.json").write_text(json.dumps({"command": "x", "returncode": 0, "wall_seconds": 600}))
+
+
+def test_report_writes_curves_verdict_and_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    for impl in ("ours", "official"):  # the same learning, seeds differ by an offset
+        for seed in range(3):
+            steps = np.sort(rng.integers(1, 3001, 60))
+            final = 300 + 40 * rng.standard_normal()
+            scores = 20 + (final - 20) * steps / 3000 + 20 * rng.standard_normal(60)
+            write_run(tmp_path / "runs" / f"{impl}-{seed}", list(zip(steps.tolist(), scores.tolist())))
+    write_run(tmp_path / "runs" / "notes-0", [(1, 1.0)])  # not an implementation: ignored
+    parity.report(tmp_path / "runs", tmp_path / "out" / "parity_cartpole", SETTINGS, bins=10, window=0.2,
+                  random_score=22.0)
+    data = json.loads((tmp_path / "out" / "parity_cartpole.json").read_text())
+    assert set(data["implementations"]) == {"ours", "official"}
+    assert len(data["implementations"]["ours"]["mean"]) == 10
+    assert [run["seed"] for run in data["implementations"]["official"]["runs"]] == [0, 1, 2]
+    assert data["verdicts"]["ours vs official"]["interval_contains_zero"]
+    text = (tmp_path / "out" / "parity_cartpole.md").read_text()
+    assert "| ours vs official |" in text and "Random policy: 22.00" in text
+    assert (tmp_path / "out" / "parity_cartpole.png").stat().st_size > 1000
+
+
+def test_both_commands_carry_the_same_settings(tmp_path):
+    ours = parity.our_command(SETTINGS, 2, tmp_path / "ours-2", "ours")
+    official = parity.official_command(SETTINGS, 2, tmp_path / "official-2", "official", Path("/official"), "py")
+    joined = " ".join(ours)
+    for text in ("--steps 3000", "--train-ratio 128", "--seed 2", "batch_size=8", "batch_length=32",
+                 "train_fill=256", "lr=0.0001", "warmup=0", "precision=float32", "twohot_mean=mirrored"):
+        assert text in joined, text
+    joined = " ".join(official)
+    for text in ("--run.steps 3000", "--run.train_ratio 128", "--seed 2", "--batch_size 8", "--batch_length 32",
+                 "--agent.opt.lr 0.0001", "--agent.opt.warmup 0", "--jax.compute_dtype float32",
+                 "--task gym_CartPole-v1", "size1m", "--twohot-mean official"):
+        assert text in joined, text
+    assert "twohot_mean=official" in " ".join(parity.our_command(SETTINGS, 0, tmp_path, "ours-official-mean"))
+
+
+def test_run_refuses_a_missing_official_checkout(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parity.main(["run", "--suite", "gym", "--task", "CartPole-v1", "--steps", "10", "--train-ratio", "1",
+                     "--impls", "official", "--out", str(tmp_path), "--official", str(tmp_path)])
+    assert exit_info.value.code == 2 and "danijar/dreamerv3 checkout" in capsys.readouterr().err
+
+
+def test_official_launcher_refuses_a_folder_that_is_not_the_official_code(tmp_path):
+    launcher = Path(parity.__file__).with_name("official_launcher.py")
+    result = subprocess.run([sys.executable, str(launcher), "--official", str(tmp_path), "--", "--task", "x"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "not a danijar/dreamerv3 checkout" in result.stderr
