@@ -1,7 +1,8 @@
 """Behaviour Suite (bsuite) experiments by id, e.g. `catch/0` (spec 6.9).
 
-Built with bsuite.load_from_id (no CSV logging); the observation is flattened into a
-float32 `vector`. Instead of bsuite's CSV logger, every step carries the columns that
+Built as bsuite.load_from_id does (no CSV logging); the observation is flattened into a
+float32 `vector`. Settings whose seed bsuite leaves open (seed None, e.g. catch) get the run's
+seed, so a run is reproducible; settings that fix their own seeds keep them. Instead of bsuite's CSV logger, every step carries the columns that
 bsuite's Logging wrapper would write (`log/bsuite/<column>`); their values at is_last
 are one row of bsuite's results. Collect those rows and use `to_bsuite_dataframe` and
 `score` to run bsuite's own analysis.
@@ -41,18 +42,23 @@ def episode_budget(bsuite_id: str) -> int:
 
 
 class BSuite(Env):
-    def __init__(self, bsuite_id: str):
-        """bsuite fixes each setting's seed in its sweep, so there is no seed argument."""
+    def __init__(self, bsuite_id: str, seed: int = 0):
+        import inspect
+
         import bsuite
         from bsuite import sweep
 
         bsuite_id = full_id(bsuite_id)
+        experiment = bsuite_id.split("/")[0]
         if bsuite_id not in sweep.SETTINGS:
-            experiment = bsuite_id.split("/")[0]
             valid = [name for name in sweep.SWEEP if name.startswith(experiment + "/")] or EXPERIMENTS
             raise ValueError(f"Unknown bsuite id {bsuite_id!r}; valid: {list(valid)}")
+        settings = dict(sweep.SETTINGS[bsuite_id])
+        constructor = bsuite.bsuite.EXPERIMENT_NAME_TO_ENVIRONMENT[experiment]
+        if "seed" in inspect.signature(constructor).parameters and settings.get("seed") is None:
+            settings["seed"] = seed
         try:
-            self.env = bsuite.load_from_id(bsuite_id)
+            self.env = bsuite.load(experiment, settings)
         except OSError as error:
             if bsuite_id.startswith("mnist"):
                 raise RuntimeError(

@@ -96,7 +96,7 @@ def _dmc_vision(task, seed, **overrides):
 def _bsuite(task, seed, **overrides):
     from envs.bsuite import BSuite
 
-    return BSuite(task, **overrides)  # the bsuite id fixes the seed (bsuite's sweep)
+    return BSuite(task, seed=seed, **overrides)
 
 
 def _crafter(task, seed, **overrides):

@@ -19,6 +19,17 @@ def test_catch_settings_and_episode(rng):
     assert bsuite_adapter.episode_budget("catch") == 10_000
 
 
+def test_open_seed_is_the_runs_seed():
+    """catch leaves its seed to the caller (None in bsuite's sweep): the same run seed gives the same
+    ball positions, another seed other ones."""
+    def first_columns(seed):
+        env = envs.make("bsuite", "catch/0", seed)
+        return [int(env.step({"action": 0, "reset": True})["vector"].argmax()) for _ in range(20)]
+
+    assert first_columns(3) == first_columns(3)
+    assert first_columns(3) != first_columns(4)
+
+
 def test_logged_rows_match_bsuites_own_logging(rng):
     """Our is_last `log/bsuite/*` rows equal what bsuite's Logging wrapper writes to its CSV."""
     from bsuite.utils.wrappers import Logging
