@@ -2,10 +2,9 @@
 
 Built as bsuite.load_from_id does (no CSV logging); the observation is flattened into a
 float32 `vector`. Settings whose seed bsuite leaves open (seed None, e.g. catch) get the run's
-seed, so a run is reproducible; settings that fix their own seeds keep them. Instead of bsuite's CSV logger, every step carries the columns that
-bsuite's Logging wrapper would write (`log/bsuite/<column>`); their values at is_last
-are one row of bsuite's results. Collect those rows and use `to_bsuite_dataframe` and
-`score` to run bsuite's own analysis.
+seed, so a run is reproducible; settings that fix their own seeds keep them.
+Instead of bsuite's CSV logger, every step carries the columns that bsuite's Logging wrapper
+would write (`log/bsuite/<column>`); their values at is_last are one row of bsuite's results.
 
 Not resumable: the experiment's episode accounting (episode, steps, total_return,
 total_regret, ...) lives inside the bsuite environment and is not checkpointed, so a
