@@ -10,9 +10,6 @@ Everything the algorithm knows lives here; nothing about any benchmark.
 """
 import contextlib
 import copy
-import functools
-import os
-import time
 
 import numpy as np
 import torch
@@ -21,12 +18,12 @@ from torch.nn import functional as F
 
 from agent.config import Config
 from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symlog, twohot_bins
-from agent.host import keep_freed_memory
+from agent.hardware import resolve_compile, resolve_device, resolve_precision
 from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
 from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
 from agent.optimizer import LaProp
 from agent.rssm import RSSM
-from agent.spaces import STEP_KEYS, Space
+from spaces import STEP_KEYS, Space
 
 # The latent stored in replay for the replay context (spec 0): h as float16 (|h| <= 1, so about
 # 3 decimal digits, error <= 2.4e-4; the official replay keeps the bfloat16 compute dtype) and z as
@@ -72,7 +69,6 @@ class Agent:
         if not self.image_keys + self.vector_keys:
             raise ValueError(f"no observation key to learn from in {sorted(self.obs_space)}")
         self.device = torch.device(resolve_device(config.device))
-        keep_freed_memory()  # no page faults on each update's fresh activations (agent/host.py)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
 
         self.nets = make_networks(self.obs_space, self.act_space, config)
@@ -399,76 +395,3 @@ def parameter_counts(nets: nn.ModuleDict) -> dict[str, int]:
     counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in (*TRAINED, "slowval")}
     counts["total"] = sum(counts[name] for name in TRAINED)
     return counts
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU; use --device cpu")
-    return device
-
-
-COMPILE_MODES = ("off", "steps", "update")
-
-
-def resolve_compile(compile_mode: str) -> str:
-    if compile_mode not in COMPILE_MODES:
-        raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
-    return compile_mode
-
-
-def compile_cache_dir() -> str:
-    """Where torch.compile keeps compiled graphs for later processes: TORCHINDUCTOR_CACHE_DIR, else torch's
-    default under /tmp (per machine; on clusters often per job). A run whose graphs are there compiles in
-    about a minute instead of a quarter of an hour (compile=update, 2-core CPU; benchmarks/PERF_NOTES.md)."""
-    try:
-        from torch._inductor.runtime.cache_dir_utils import cache_dir  # private: fall back if it moves
-    except ImportError:
-        return os.environ.get("TORCHINDUCTOR_CACHE_DIR", "torch's default cache folder")
-    return cache_dir()
-
-
-def resolve_precision(precision: str, device: torch.device):
-    """None for float32, else the autocast dtype. auto: bfloat16 compute as the official code (spec 1)
-    on CUDA, and on CPUs where bfloat16 matmuls measurably beat float32 (cpu_bfloat16_pays_off);
-    else float32."""
-    if precision == "auto":
-        fast = device.type == "cuda" or (device.type == "cpu" and cpu_bfloat16_pays_off())
-        precision = "bfloat16" if fast else "float32"
-    if precision == "float32":
-        return None
-    if precision == "bfloat16":
-        return torch.bfloat16
-    raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
-
-
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU has native bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu API: look up safely
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-@functools.cache
-def cpu_bfloat16_pays_off(speedup: float = 1.25) -> bool:
-    """Whether a (1024, 512) x (512, 512) bfloat16 matmul runs `speedup` times faster than float32 here
-    (about 50 ms, once per process). The CPU flags alone are no guide: on 2-core machines with
-    AVX-512 BF16, bfloat16 made updates 1.2-2.2x faster on an AMD EPYC but 1.3-1.6x slower on an
-    Intel Xeon without AMX (benchmarks/PERF_NOTES.md)."""
-    if not cpu_has_bfloat16():  # without native kernels bf16 is emulated, many times slower
-        return False
-    return best_linear_seconds(torch.float32) >= speedup * best_linear_seconds(torch.bfloat16)
-
-
-def best_linear_seconds(dtype, rows: int = 1024, width: int = 512, repeats: int = 10) -> float:
-    """The fastest of `repeats` (rows, width) x (width, width) products: the least disturbed one."""
-    generator = torch.Generator().manual_seed(0)  # leaves the global RNG (and so the run) untouched
-    inputs = torch.randn(rows, width, generator=generator).to(dtype)
-    weight = torch.randn(width, width, generator=generator).to(dtype)
-    F.linear(inputs, weight)  # first call: allocations and kernel choice
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        F.linear(inputs, weight)
-        times.append(time.perf_counter() - start)
-    return min(times)

@@ -12,8 +12,8 @@ restarted run cannot continue it (the official code warns the same).
 """
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 # The experiments of bsuite 0.3.6 (bsuite.sweep); ids are `<experiment>/<setting index>`.
 EXPERIMENTS = (

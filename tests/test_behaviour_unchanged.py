@@ -38,7 +38,7 @@ WALL_CLOCK = ("fps/", "usage/")
 def machine() -> dict:
     import torch
 
-    from agent.provenance import cpu_model
+    from training.provenance import cpu_model
 
     return {"cpu": cpu_model(), "torch": torch.__version__}
 
@@ -48,7 +48,7 @@ def read_lines(path: Path) -> list[dict]:
 
 
 def run(name: str, logdir: Path) -> dict:
-    command = [sys.executable, "-m", "agent.train", *RUNS[name], *COMMON, "--logdir", str(logdir)]
+    command = [sys.executable, "-m", "training.train", *RUNS[name], *COMMON, "--logdir", str(logdir)]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

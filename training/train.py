@@ -1,4 +1,4 @@
-"""Train one DreamerV3 run (spec 5): `python -m agent.train --suite gym --task CartPole-v1 --logdir DIR`.
+"""Train one DreamerV3 run (spec 5): `python -m training.train --suite gym --task CartPole-v1 --logdir DIR`.
 
 Per agent step, in the official order: step counter +1, replay insert, episode logging,
 then as many updates as the train ratio grants (once the replay holds `train_fill` items).
@@ -38,17 +38,19 @@ import torch
 import yaml
 
 import envs
-from agent.agent import DETER_DTYPE, compile_cache_dir, resolve_compile, resolve_device, resolve_precision
-from agent.checkpoint import Checkpoints, write_atomic
+from agent.agent import DETER_DTYPE
 from agent.config import SIZES, make_config, parse_value
-from agent.driver import Driver
-from agent.logger import FILES as LOG_FILES
-from agent.logger import Logger
-from agent.provenance import collect as collect_provenance
-from agent.ratio import Ratio
-from agent.replay import Replay
+from agent.hardware import compile_cache_dir, resolve_compile, resolve_device, resolve_precision
 from envs.bsuite import episode_budget
 from envs.parallel import BatchEnv
+from training.checkpoint import Checkpoints, write_atomic
+from training.driver import Driver
+from training.host import keep_freed_memory
+from training.logger import FILES as LOG_FILES
+from training.logger import Logger
+from training.provenance import collect as collect_provenance
+from training.ratio import Ratio
+from training.replay import Replay
 
 MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
 NO_STEP_LIMIT = 10**15  # bsuite runs until its episode budget instead
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         for name, info in envs.SUITES.items()
     )
     parser = argparse.ArgumentParser(
-        prog="python -m agent.train",
+        prog="python -m training.train",
         description="Train one DreamerV3 agent on one task; rerun the same command to resume.",
         epilog=f"Defaults per suite (used when the flag is not given):\n{defaults}\n\n"
         "Any config value: --set key=value, e.g. --set batch_size=8 save_every=60 --set 'env_args={length: 100}'. "
@@ -291,6 +293,7 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     seed_everything(config, device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    keep_freed_memory()  # no page faults on each update's fresh activations (training/host.py)
     agent = agent_class(obs_space, act_space, config)
     replay = Replay(config.replay_size, config.batch_length + config.replay_context, config.replay_chunksize,
                     config.replay_online, seed=config.seed)  # fmt: skip

@@ -5,9 +5,9 @@ import pathlib
 import numpy as np
 
 import envs
-from agent.spaces import Space
 from envs.base import Env, step_spaces
 from envs.parallel import BatchEnv
+from spaces import Space
 
 
 class CountingEnv(Env):

@@ -1,5 +1,5 @@
 # One training run per grid cell. The declared output is only done.json, written by
-# agent.train at the very end, so a failed or preempted job never deletes checkpoints,
+# training.train at the very end, so a failed or preempted job never deletes checkpoints,
 # replay or scores; running the same command on the same folder resumes the run.
 
 
@@ -36,7 +36,7 @@ rule train:
         lambda wildcards: config.get(f"container_{wildcards.suite}", config["container_agent"])
     shell:
         'TORCHINDUCTOR_CACHE_DIR="${{TORCHINDUCTOR_CACHE_DIR:-{params.compile_cache}}}"'
-        " {params.display} python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
+        " {params.display} python -m training.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
         " --size {wildcards.size} --train-ratio {wildcards.train_ratio} --steps {params.steps}"
         " --envs {params.envs} --logdir {params.logdir} --device {params.device} {params.overrides}"
         " > {log} 2>&1"

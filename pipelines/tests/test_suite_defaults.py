@@ -1,5 +1,5 @@
 """The workflow's per-suite defaults (config/config.yaml) agree with the registry (envs.SUITES),
-so a grid run and a hand-started `agent.train` use the same official settings."""
+so a grid run and a hand-started `training.train` use the same official settings."""
 from pathlib import Path
 
 import yaml

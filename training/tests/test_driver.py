@@ -1,11 +1,11 @@
 import numpy as np
 
 from agent.config import make_config
-from agent.driver import Driver
-from agent.spaces import Space
-from agent.tests.fake_agent import FakeAgent
 from envs.base import Env, step_spaces
 from envs.parallel import BatchEnv
+from spaces import Space
+from training.driver import Driver
+from training.tests.fakes import FakeAgent
 
 
 class CountingEnv(Env):

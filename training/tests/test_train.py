@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from agent.checkpoint import Checkpoints
-from agent.logger import Logger
-from agent.tests.fake_agent import FakeAgent
-from agent.train import build_parser, main
+from training.checkpoint import Checkpoints
+from training.logger import Logger
+from training.tests.fakes import FakeAgent
+from training.train import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 CARTPOLE = ["--suite", "gym", "--task", "CartPole-v1", "--size", "1m", "--device", "cpu"]
@@ -244,7 +244,7 @@ def wait_for_checkpoint(process, logdir: Path, after_step: int, timeout: float =
 def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_path):
     """SIGKILL mid-run, restart, SIGTERM (exit 143 after a checkpoint), restart to the end."""
     logdir = tmp_path / "run"
-    command = [sys.executable, "-m", "agent.train", *CARTPOLE, *TINY, "--steps", "1000", "--logdir", str(logdir),
+    command = [sys.executable, "-m", "training.train", *CARTPOLE, *TINY, "--steps", "1000", "--logdir", str(logdir),
                "--set", "save_every=0.5", "--set", "log_every=0.5", "--set", "replay_chunksize=128"]  # fmt: skip
     run = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
 
