@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from agent.config import Config
 from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symlog, twohot_bins
-from agent.hardware import resolve_compile, resolve_device, resolve_precision
+from agent.hardware import resolve_device, resolve_precision
 from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
 from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
 from agent.optimizer import LaProp
@@ -78,10 +78,9 @@ class Agent:
         self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
         self.bins = twohot_bins(config.bins).to(self.device)
         self.cuda_graphs = False  # set by compile_update on CUDA
-        compile_mode = resolve_compile(config.compile)
-        if compile_mode == "steps":
+        if config.compile == "steps":
             self.compile_steps()
-        elif compile_mode == "update":
+        elif config.compile == "update":
             self.compile_update()
         self.optimizer = LaProp(self.trained_parameters(), lr=config.lr, warmup=config.warmup,
                                 agc=config.agc, pmin=config.agc_pmin, beta1=config.beta1,

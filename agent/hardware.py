@@ -19,15 +19,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-COMPILE_MODES = ("off", "steps", "update")
-
-
-def resolve_compile(compile_mode: str) -> str:
-    if compile_mode not in COMPILE_MODES:
-        raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
-    return compile_mode
-
-
 def compile_cache_dir() -> str:
     """Where torch.compile keeps compiled graphs for later processes: TORCHINDUCTOR_CACHE_DIR, else torch's
     default under /tmp (per machine; on clusters often per job). A run whose graphs are there compiles in
@@ -48,9 +39,8 @@ def resolve_precision(precision: str, device: torch.device):
         precision = "bfloat16" if fast else "float32"
     if precision == "float32":
         return None
-    if precision == "bfloat16":
-        return torch.bfloat16
-    raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
+    assert precision == "bfloat16", precision  # config.validate allows no other value
+    return torch.bfloat16
 
 
 def cpu_has_bfloat16() -> bool:

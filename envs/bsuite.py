@@ -33,6 +33,13 @@ def full_id(task: str) -> str:
     return task if "/" in task else f"{task}/0"
 
 
+def all_ids() -> tuple:
+    """Every setting of bsuite's sweep, e.g. `catch/0` ... `catch/19` (468 in bsuite 0.3.6)."""
+    from bsuite import sweep
+
+    return tuple(sweep.SWEEP)
+
+
 def episode_budget(bsuite_id: str) -> int:
     """Number of episodes the experiment runs for (bsuite_num_episodes); the run stops there."""
     from bsuite import sweep

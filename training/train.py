@@ -40,8 +40,7 @@ import yaml
 import envs
 from agent.agent import DETER_DTYPE
 from agent.config import SIZES, make_config, parse_value
-from agent.hardware import compile_cache_dir, resolve_compile, resolve_device, resolve_precision
-from envs.bsuite import episode_budget
+from agent.hardware import compile_cache_dir, resolve_device, resolve_precision
 from envs.parallel import BatchEnv
 from training.checkpoint import Checkpoints, write_atomic
 from training.driver import Driver
@@ -53,9 +52,7 @@ from training.ratio import Ratio
 from training.replay import Replay
 
 MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
-NO_STEP_LIMIT = 10**15  # bsuite runs until its episode budget instead
-FLAGS = {"seed": "seed", "size": "size", "train_ratio": "train_ratio", "steps": "steps", "envs": "envs",
-         "device": "device"}  # fmt: skip
+FLAGS = ("seed", "size", "train_ratio", "steps", "envs", "device")  # --train-ratio sets train_ratio
 
 
 # --- Command line ---
@@ -63,8 +60,9 @@ FLAGS = {"seed": "seed", "size": "size", "train_ratio": "train_ratio", "steps": 
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = "\n".join(
-        f"  {name:12s} train_ratio {info.train_ratio:<5} steps {info.steps or 'episode budget':<14} "
-        f"envs {info.envs:<3} size {info.size}"
+        f"  {name:12s} train_ratio {info.train_ratio:<5} "
+        f"steps {info.steps if info.steps < envs.NO_STEP_LIMIT else 'episode budget':<14} "
+        f"envs {info.envs:<3} size {info.size:<5} repeat {info.repeat}"
         for name, info in envs.SUITES.items()
     )
     parser = argparse.ArgumentParser(
@@ -95,10 +93,10 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     info = envs.SUITES[args.suite]
     values = dict(suite=args.suite, task=args.task, train_ratio=float(info.train_ratio), envs=info.envs,
-                  steps=info.steps or NO_STEP_LIMIT, size=info.size)  # fmt: skip
+                  steps=info.steps, size=info.size, repeat=info.repeat)  # fmt: skip
     try:
-        for flag, key in FLAGS.items():
-            text = getattr(args, flag)
+        for key in FLAGS:
+            text = getattr(args, key)
             if text is not None:
                 values[key] = parse_value(key, text)
         for item in args.set:
@@ -108,11 +106,8 @@ def parse_args(argv):
             values[key.strip()] = parse_value(key.strip(), text.strip())
         config = make_config(**values)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
-        resolve_compile(config.compile)
     except (KeyError, ValueError) as error:
         parser.error(error.args[0] if error.args else str(error))
-    if config.envs < 1 or config.steps < 1:
-        parser.error("--envs and --steps must be at least 1")
     return config, args.logdir
 
 
@@ -267,8 +262,8 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
 
     try:
         batch_env = BatchEnv(
-            [partial(envs.make, config.suite, config.task, env_seed(config.seed, i, start_step), **config.env_args)
-             for i in range(config.envs)],
+            [partial(envs.make, config.suite, config.task, env_seed(config.seed, i, start_step), config.repeat,
+                     **config.env_args) for i in range(config.envs)],
             parallel=config.parallel_envs,
         )  # fmt: skip
     except ValueError as error:  # e.g. an unknown task; nothing is written yet
@@ -306,7 +301,7 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     precision = resolve_precision(config.precision, torch.device(device)) or torch.float32
     write_provenance(logdir, collect_provenance(device, argv, str(precision).removeprefix("torch.")),
                      start_step if state else None)
-    logger = Logger(logdir, suite.repeat, config.steps, start_step)
+    logger = Logger(logdir, config.repeat, config.steps, start_step)
     if config.compile != "off":
         logger.message(f"compile={config.compile}: the first update waits for torch.compile (compile=update: "
                        f"about 17 minutes on 2 CPU cores) unless its cache {compile_cache_dir()} already holds "
@@ -354,8 +349,8 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
                             "train/ratio_setting": config.train_ratio, **usage})  # fmt: skip
         logged_step, logged_updates = step, updates
 
-    # bsuite ends after its own episode budget (spec 6.9).
-    episode_limit = episode_budget(config.task) if config.suite == "bsuite" else None
+    # e.g. bsuite ends after its own episode budget (spec 6.9).
+    episode_limit = suite.episode_budget(config.task) if suite.episode_budget else None
     replayed_per_update = config.batch_size * config.batch_length
     driver = Driver(batch_env, agent)
     stop = StopSignal()
@@ -400,7 +395,7 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
         stop.restore()
         driver.close()
     wall = wall_before + time.monotonic() - started
-    done = {"step": step * suite.repeat, "agent_steps": step, "episodes": episodes, "wall_seconds": round(wall, 1)}
+    done = {"step": step * config.repeat, "agent_steps": step, "episodes": episodes, "wall_seconds": round(wall, 1)}
     write_atomic(logdir / "done.json", json.dumps(done).encode())
     logger.message(f"Finished {logdir}: {done}")
     return 0

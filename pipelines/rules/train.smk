@@ -16,8 +16,8 @@ rule train:
         envs=lambda wildcards: grid_cell(wildcards)["envs"],
         logdir=lambda wildcards, output: os.path.dirname(output[0]),
         device=config["train"]["device"],
-        # Minecraft renders through an X display even headless (inside its container).
-        display=lambda wildcards: "xvfb-run -a" if wildcards.suite == "minecraft" else "",
+        # e.g. Minecraft renders through an X display even headless (inside its container).
+        display=lambda wildcards: "xvfb-run -a" if SUITES[wildcards.suite].needs_display else "",
         overrides=" ".join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
         # torch.compile's cache (used with --set compile=...), shared by every run and job of the grid: only
         # the first run of each model shape compiles for minutes; the others, and requeued jobs on other

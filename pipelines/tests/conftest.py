@@ -11,11 +11,13 @@ REFERENCE = (REPO / ".." / "shared" / "reference").resolve()
 
 
 def write_run(folder: Path, suite: str, task: str, seed: int, episodes: list[dict], size="1m",
-              train_ratio=32, steps=1000, lines=None) -> Path:
+              train_ratio=32, steps=1000, lines=None, repeat=None) -> Path:
     """A run folder as training.train leaves it; `lines` replaces the JSON lines (to test bad input)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {"suite": suite, "task": task, "seed": seed, "size": size, "train_ratio": train_ratio,
               "steps": steps}
+    if repeat is not None:
+        config["repeat"] = repeat
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     text = lines if lines is not None else "".join(json.dumps(episode) + "\n" for episode in episodes)
     (folder / "scores.jsonl").write_text(text)

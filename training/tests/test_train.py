@@ -49,6 +49,8 @@ def read_lines(path: Path) -> list[dict]:
         (["--size", "3m"], "valid presets"),
         (["--device", "cuda:7"], "--device cpu"),
         (["--set", "compile=true"], "compile must be one of off, steps, update"),
+        (["--envs", "0"], "envs must be at least 1"),
+        (["--set", "env_args={repeat: 2}"], "--set repeat=N"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, message):
@@ -62,11 +64,15 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, messag
     assert not logdir.exists()
 
 
-def test_unknown_task_fails_before_anything_is_written(tmp_path, capsys):
+@pytest.mark.parametrize("task, extra, message", [
+    ("NoSuchEnv-v0", [], "not registered"),
+    ("CartPole-v1", ["--set", "repeat=2"], "gym has no action repeat"),
+])
+def test_env_that_cannot_be_built_fails_before_anything_is_written(tmp_path, capsys, task, extra, message):
     logdir = tmp_path / "run"
-    argv = ["--suite", "gym", "--task", "NoSuchEnv-v0", "--logdir", str(logdir), "--device", "cpu"]
+    argv = ["--suite", "gym", "--task", task, "--logdir", str(logdir), "--device", "cpu", *extra]
     assert main(argv, agent_class=FakeAgent) == 2
-    assert "not registered" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert not logdir.exists()
 
 
@@ -103,6 +109,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     config = yaml.safe_load((logdir / "config.yaml").read_text())
     assert config["steps"] == 1500 and config["envs"] == 2 and config["deter"] == 512
     assert config["train_fill"] == 256 and config["replay_chunksize"] == 512  # one --set, two values
+    assert config["suite"] == "gym" and config["task"] == "CartPole-v1" and config["repeat"] == 1
     provenance = json.loads((logdir / "provenance.json").read_text())
     for key in ("git_commit", "git_dirty", "packages", "host", "device", "device_name", "torch_threads",
                 "python", "command", "container"):  # fmt: skip
