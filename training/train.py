@@ -1,32 +1,23 @@
 """Train one DreamerV3 run (spec 5): `python -m training.train --suite gym --task CartPole-v1 --logdir DIR`.
 
-Per agent step, in the official order: step counter +1, replay insert, episode logging,
-then as many updates as the train ratio grants (once the replay holds `train_fill` items).
+Per agent step, in the official order: step counter +1, replay insert, then as many updates as the
+train ratio grants (once the replay holds `train_fill` items), then the episode's log line if it ended.
+The driver calls these as callbacks (training/driver.py); the run folder (training/run_folder.py) says
+what is written where; the checkpoint saves and restores the parts registered with it.
 
-Run folder (--logdir):
-  config.yaml      the resolved config
-  provenance.json  code version, packages, host, device, container, command line (and each resume)
-  metrics.jsonl    averaged train metrics, episode averages, replay statistics, fps; every log_every s
-  scores.jsonl     one line per finished episode: episode/score, episode/length, log/... values
-  checkpoints/     the last two good checkpoints (agent, RNG states, counters, scheduler, log sizes)
-  replay/          the replay as chunk files, saved with each checkpoint
-  done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
+Resume: run the same command again. A finished run (done.json) exits at once. A folder made with a
+different config is refused. Episodes in progress restart; the log files are cut back to the
+checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once. A suite whose env
+keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead.
 
-Resume: run the same command again. A finished run (done.json) exits at once. A folder made
-with a different config is refused, except for the keys in MAY_DIFFER_ON_RESUME (they change
-speed or cadence, not results). Episodes in progress restart; the log files are cut back to
-the checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once.
-
-Exit codes: 0 done (or already done), 2 bad arguments or a different config, 128 + signal
-number (143 for SIGTERM, 138 for SIGUSR1) after checkpointing on that signal, so that a
-scheduler sees a failure and requeues the job, which then resumes.
+Exit codes: 0 done (or already done), 2 bad arguments or a different config, 3 the suite's engine is
+not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1) after checkpointing on
+that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
 """
 import argparse
-import json
 import os
 import random
 import resource
-import shutil
 import signal
 import sys
 import time
@@ -35,23 +26,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 import envs
 from agent.agent import DETER_DTYPE
 from agent.config import SIZES, make_config, parse_value
 from agent.hardware import compile_cache_dir, resolve_device, resolve_precision
 from envs.parallel import BatchEnv
-from training.checkpoint import Checkpoints, write_atomic
+from training.checkpoint import Checkpoint
 from training.driver import Driver
 from training.host import keep_freed_memory
-from training.logger import FILES as LOG_FILES
 from training.logger import Logger
 from training.provenance import collect as collect_provenance
 from training.ratio import Ratio
 from training.replay import Replay
+from training.run_folder import RunFolder
 
-MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
 FLAGS = ("seed", "size", "train_ratio", "steps", "envs", "device")  # --train-ratio sets train_ratio
 
 
@@ -111,48 +100,17 @@ def parse_args(argv):
     return config, args.logdir
 
 
-# --- Run folder ---
-
-
-def config_as_dict(config) -> dict:
-    return json.loads(json.dumps(config.to_dict()))  # tuples become lists, as YAML reads them back
-
-
-def check_same_config(logdir: Path, config) -> str | None:
-    """An error message if logdir was made with a config that differs in a key that matters."""
-    path = logdir / "config.yaml"
-    if not path.exists():
-        return None
-    old, new = yaml.safe_load(path.read_text()), config_as_dict(config)
-    keys = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
-    differing = [key for key in keys if key not in MAY_DIFFER_ON_RESUME]
-    if not differing:
-        return None
-    changes = "\n".join(f"  {key}: {old.get(key)!r} in the folder, {new.get(key)!r} now" for key in differing)
-    return (f"{logdir} holds a run with a different config:\n{changes}\n"
-            f"Use another --logdir for a new run, or the original values (see {path}) to resume it. "
-            f"Only {', '.join(MAY_DIFFER_ON_RESUME)} may change on resume.")
-
-
-def clear_run_state(logdir: Path):
-    """Delete what an earlier, unfinished start of this run left behind."""
-    for name in ("checkpoints", "replay"):
-        shutil.rmtree(logdir / name, ignore_errors=True)
-    for name in LOG_FILES:
-        (logdir / name).unlink(missing_ok=True)
-
-
-def write_provenance(logdir: Path, entry: dict, resumed_from: int | None):
-    path = logdir / "provenance.json"
-    if resumed_from is None or not path.exists():
-        provenance = {**entry, "resumes": []}
-    else:
-        provenance = json.loads(path.read_text())
-        provenance["resumes"].append({**entry, "resumed_from_step": resumed_from})
-    write_atomic(path, json.dumps(provenance, indent=2).encode())
-
-
 # --- Seeds and RNG states ---
+
+
+def prepare_process(config) -> str:
+    """Device, seeds, threads and malloc policy of this process; returns the resolved device."""
+    device = resolve_device(config.device)
+    seed_everything(config, device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    keep_freed_memory()  # no page faults on each update's fresh activations (training/host.py)
+    return device
 
 
 def seed_everything(config, device: str):
@@ -199,6 +157,27 @@ def restore_rng_states(states: dict):
     torch.set_rng_state(states["torch"])
 
 
+class CannotRun(Exception):
+    """A run that cannot start here; nothing is written yet. Carries the exit code and what to do."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def check_replay_fits(config, batch_env: BatchEnv):
+    """Prints the replay's memory estimate; refuses (with what to do, envs closed) a replay that would not fit."""
+    per_step, replay_bytes = replay_memory_estimate(config, *agent_spaces(batch_env))
+    available = available_memory()
+    print(f"Replay memory: {per_step:,} bytes per step x {min(config.replay_size, config.steps):,} steps = "
+          f"{replay_bytes / 1e9:.2f} GB when full ({available / 1e9:.1f} GB available)", file=sys.stderr)
+    if replay_bytes > 0.9 * available:
+        batch_env.close()
+        raise CannotRun(2, f"the replay would need {replay_bytes / 1e9:.1f} GB but only {available / 1e9:.1f} GB "
+                        "of memory are available. Lower --set replay_size=N (steps), or use a smaller --size (the "
+                        "stored latent is 2 x deter bytes per step).")
+
+
 # --- Training ---
 
 
@@ -233,171 +212,231 @@ class StopSignal:
             signal.signal(number, handler)
 
 
+class Counters:
+    """Agent steps (over all envs), episodes, updates and wall-clock seconds of the run so far."""
+
+    def __init__(self):
+        self.step, self.episodes, self.updates = 0, 0, 0
+        self.wall_before, self.started = 0.0, time.monotonic()  # seconds of earlier starts; this start
+
+    def count_step(self, transition, index):
+        self.step += 1
+
+    def count_episode(self, episode, index):
+        self.episodes += 1
+
+    def wall(self) -> float:
+        return self.wall_before + time.monotonic() - self.started
+
+    def state_dict(self) -> dict:
+        return dict(step=self.step, episodes=self.episodes, updates=self.updates, wall=self.wall())
+
+    def load_state_dict(self, state: dict):
+        self.step, self.episodes, self.updates = state["step"], state["episodes"], state["updates"]
+        self.wall_before = state["wall"]
+
+
+class Learner:
+    """Per agent step (a driver callback): insert the step into the replay, then run the updates the train
+    ratio grants once the replay holds `train_fill` items. Each update's outputs (metrics, refreshed
+    latents) are fetched one update late, after the next batch is sampled (as in the official loop), so
+    sampling never waits for the GPU; at fixed points only (never on a clock), so a seed gives one run."""
+
+    def __init__(self, agent, replay: Replay, ratio: Ratio, logger: Logger, counters: Counters, config):
+        self.agent, self.replay, self.ratio, self.logger, self.counters = agent, replay, ratio, logger, counters
+        self.fill, self.batch_size = config.train_fill, config.batch_size
+        self.pending = None  # (stepid (B, T), outputs) of the update whose outputs are not fetched yet
+
+    def __call__(self, transition: dict, index: int):
+        self.replay.add(transition, stream=index)
+        if len(self.replay) < self.fill:
+            return
+        for _ in range(self.ratio(self.counters.step)):
+            batch = self.replay.sample(self.batch_size)  # on a GPU: while the last update still runs
+            stepid = batch.pop("stepid")  # (B, T+1)
+            outputs = self.agent.start_train(batch)
+            self.finish_update()
+            self.pending = (stepid[:, 1:], outputs)
+            self.counters.updates += 1
+
+    def finish_update(self):
+        """Write the last update's latents back and log its metrics."""
+        if self.pending is not None:
+            stepid, outputs = self.pending
+            metrics, latents = outputs.fetch()
+            self.replay.update_latents(stepid, latents)
+            self.logger.add(metrics)
+            self.pending = None
+
+
+class MetricsWriter:
+    """One metrics.jsonl line per call: replay statistics, the train ratio measured since the last line
+    (to compare with the configured one) and memory use."""
+
+    def __init__(self, logger: Logger, replay: Replay, counters: Counters, config, device: str):
+        self.logger, self.replay, self.counters, self.device = logger, replay, counters, device
+        self.ratio_setting = config.train_ratio
+        self.replayed_per_update = config.batch_size * config.batch_length
+        self.last_step, self.last_updates = counters.step, counters.updates
+
+    def __call__(self):
+        step, updates = self.counters.step, self.counters.updates
+        measured = (updates - self.last_updates) * self.replayed_per_update / max(step - self.last_step, 1)
+        usage = {"usage/max_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}  # Linux: KiB
+        if self.device.startswith("cuda"):
+            usage["usage/cuda_max_gb"] = torch.cuda.max_memory_allocated(self.device) / 1e9
+        self.logger.write(step, {**self.replay.stats(), "train/updates": updates, "train/ratio": measured,
+                                 "train/ratio_setting": self.ratio_setting, **usage})  # fmt: skip
+        self.last_step, self.last_updates = step, updates
+
+    def pending(self) -> bool:
+        return self.counters.step > self.last_step
+
+
+class ReplayFiles:
+    """The replay's checkpoint part: its sampler state goes into the checkpoint, its steps into chunk
+    files beside it (only new chunks are written)."""
+
+    def __init__(self, replay: Replay, folder: Path):
+        self.replay, self.folder, self.loaded = replay, folder, 0
+
+    def save(self) -> dict:
+        self.replay.save(self.folder)
+        return self.replay.state_dict()
+
+    def load(self, state: dict):
+        self.replay.load_state_dict(state)
+        self.loaded = self.replay.load(self.folder)
+
+
+def make_envs(config, start_step: int) -> BatchEnv:
+    try:
+        return BatchEnv([partial(envs.make, config.suite, config.task, env_seed(config.seed, index, start_step),
+                                 config.repeat, **config.env_args) for index in range(config.envs)],
+                        parallel=config.parallel_envs)  # fmt: skip
+    except ValueError as error:  # e.g. an unknown task
+        raise CannotRun(2, str(error)) from error
+    except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)
+        raise CannotRun(3, f"{config.suite} cannot run here: {error}") from error
+
+
+def agent_spaces(batch_env: BatchEnv) -> tuple[dict, dict]:
+    """What the agent sees and does: no `log/` observations, no `reset` action."""
+    obs_space = {key: space for key, space in batch_env.obs_space.items() if not key.startswith("log/")}
+    act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
+    return obs_space, act_space
+
+
+def resumable_state(checkpoint: Checkpoint, config, folder: RunFolder) -> tuple[dict | None, Path | None]:
+    """The newest good checkpoint, unless the suite's env keeps state that a checkpoint cannot hold."""
+    state, path = checkpoint.files.load_latest()
+    if state is not None and not envs.SUITES[config.suite].resumable:
+        print(f"{config.suite} runs cannot be resumed: the environment keeps state (e.g. bsuite's episode "
+              f"accounting) that a checkpoint does not hold. Starting {folder.path} again from scratch.",
+              file=sys.stderr)  # fmt: skip
+        return None, None
+    return state, path
+
+
+def episode_budget(config) -> float:
+    """Episodes after which the run ends: the suite's own budget (bsuite, spec 6.9), else none."""
+    budget = envs.SUITES[config.suite].episode_budget
+    return budget(config.task) if budget else float("inf")
+
+
+def compile_note(config) -> str:
+    return (f"compile={config.compile}: the first update waits for torch.compile (compile=update: about 17 "
+            f"minutes on 2 CPU cores) unless its cache {compile_cache_dir()} already holds this run's graphs "
+            "(then about a minute). To keep them, set TORCHINDUCTOR_CACHE_DIR to a folder that outlives the job; "
+            "the workflow uses results/compile_cache.")
+
+
 def main(argv=None, agent_class=None) -> int:
     """agent_class: the Agent to train (tests pass a fake); default agent.agent.Agent."""
     config, logdir = parse_args(argv)
     if agent_class is None:
         from agent.agent import Agent as agent_class
-    error = check_same_config(logdir, config)
+    folder = RunFolder(logdir, config)
+    error = folder.config_error()
     if error:
         print(error, file=sys.stderr)
         return 2
-    if (logdir / "done.json").exists():
-        print(f"{logdir} is already finished: {(logdir / 'done.json').read_text().strip()}", file=sys.stderr)
+    if folder.finished():
+        print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
         return 0
-    return train(config, logdir, agent_class, argv if argv is not None else sys.argv[1:])
-
-
-def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
-    suite = envs.SUITES[config.suite]
-    started = time.monotonic()
-    checkpoints = Checkpoints(logdir / "checkpoints")
-    state, checkpoint_path = checkpoints.load_latest()
-    if state is not None and not suite.resumable:
-        print(f"{config.suite} runs cannot be resumed: the environment keeps state (e.g. bsuite's "
-              f"episode accounting) that a checkpoint does not hold. Starting {logdir} again from "
-              "scratch.", file=sys.stderr)  # fmt: skip
-        state = None
-    start_step = state["step"] if state else 0
-
     try:
-        batch_env = BatchEnv(
-            [partial(envs.make, config.suite, config.task, env_seed(config.seed, i, start_step), config.repeat,
-                     **config.env_args) for i in range(config.envs)],
-            parallel=config.parallel_envs,
-        )  # fmt: skip
-    except ValueError as error:  # e.g. an unknown task; nothing is written yet
+        return train(config, folder, agent_class, argv if argv is not None else sys.argv[1:])
+    except CannotRun as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)
-        print(f"error: {config.suite} cannot run here: {error}", file=sys.stderr)
-        return 3
-    obs_space = {key: space for key, space in batch_env.obs_space.items() if not key.startswith("log/")}
-    act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
-    per_step, replay_bytes = replay_memory_estimate(config, obs_space, act_space)
-    available = available_memory()
-    print(f"Replay memory: {per_step:,} bytes per step x {min(config.replay_size, config.steps):,} steps = "
-          f"{replay_bytes / 1e9:.2f} GB when full ({available / 1e9:.1f} GB available)", file=sys.stderr)
-    if replay_bytes > 0.9 * available:
-        print(f"error: the replay would need {replay_bytes / 1e9:.1f} GB but only {available / 1e9:.1f} GB of memory "
-              "are available. Lower --set replay_size=N (steps), or use a smaller --size (the stored latent is "
-              "2 x deter bytes per step).", file=sys.stderr)
-        batch_env.close()
-        return 2
-    device = resolve_device(config.device)
-    seed_everything(config, device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    keep_freed_memory()  # no page faults on each update's fresh activations (training/host.py)
-    agent = agent_class(obs_space, act_space, config)
+        return error.code
+
+
+def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
+    checkpoint = Checkpoint(folder.checkpoints)
+    state, checkpoint_path = resumable_state(checkpoint, config, folder)
+    start_step = state["counters"]["step"] if state else 0
+    batch_env = make_envs(config, start_step)
+    check_replay_fits(config, batch_env)
+    device = prepare_process(config)
+    agent = agent_class(*agent_spaces(batch_env), config)
     replay = Replay(config.replay_size, config.batch_length + config.replay_context, config.replay_chunksize,
                     config.replay_online, seed=config.seed)  # fmt: skip
-    ratio = Ratio.from_config(config)
-
-    if state is None and (logdir / "config.yaml").exists():
-        clear_run_state(logdir)  # left by an unfinished start without a usable checkpoint
-    logdir.mkdir(parents=True, exist_ok=True)
-    write_atomic(logdir / "config.yaml", yaml.safe_dump(config_as_dict(config), sort_keys=False).encode())
+    ratio, counters = Ratio.from_config(config), Counters()
+    folder.start(resumed=state is not None)
     precision = resolve_precision(config.precision, torch.device(device)) or torch.float32
-    write_provenance(logdir, collect_provenance(device, argv, str(precision).removeprefix("torch.")),
-                     start_step if state else None)
-    logger = Logger(logdir, config.repeat, config.steps, start_step)
+    folder.write_provenance(collect_provenance(device, argv, str(precision).removeprefix("torch.")),
+                            start_step if state else None)
+    logger = Logger(folder.path, config.repeat, config.steps, start_step)
     if config.compile != "off":
-        logger.message(f"compile={config.compile}: the first update waits for torch.compile (compile=update: "
-                       f"about 17 minutes on 2 CPU cores) unless its cache {compile_cache_dir()} already holds "
-                       "this run's graphs (then about a minute). To keep them, set TORCHINDUCTOR_CACHE_DIR to a "
-                       "folder that outlives the job; the workflow uses results/compile_cache.")
-    step, episodes, updates, wall_before = 0, 0, 0, 0.0
+        logger.message(compile_note(config))
+
+    replay_files = ReplayFiles(replay, folder.replay)
+    checkpoint.register("agent", agent.state_dict, agent.load_state_dict)
+    checkpoint.register("ratio", ratio.state_dict, ratio.load_state_dict)
+    checkpoint.register("replay", replay_files.save, replay_files.load)
+    checkpoint.register("rng", rng_states, restore_rng_states)
+    checkpoint.register("log_sizes", logger.sizes, logger.truncate)
+    checkpoint.register("counters", counters.state_dict, counters.load_state_dict)
     if state is not None:
-        agent.load_state_dict(state["agent"])
-        ratio.load_state_dict(state["ratio"])
-        replay.load_state_dict(state["replay"])
-        loaded = replay.load(logdir / "replay")
-        restore_rng_states(state["rng"])
-        logger.truncate(state["log_sizes"])
-        step, episodes, updates, wall_before = state["step"], state["episodes"], state["updates"], state["wall"]
-        logger.message(f"Resuming {logdir} from {checkpoint_path.name}: agent step {step:,}, "
-                       f"{episodes} episodes, {loaded:,} replay steps loaded; episodes in progress restart.")
+        checkpoint.restore(state)
+        logger.message(f"Resuming {folder.path} from {checkpoint_path.name}: agent step {counters.step:,}, "
+                       f"{counters.episodes} episodes, {replay_files.loaded:,} replay steps loaded; episodes in "
+                       "progress restart.")
 
-    def finish_update():
-        """Write the last update's latents back and log its metrics. This runs one update late, after
-        the next batch is sampled (as in the official loop), so sampling never waits for the GPU; it
-        runs at fixed points only (never on a clock), so a seed still gives the same run."""
-        nonlocal pending
-        if pending is not None:
-            stepid, outputs = pending
-            metrics, latents = outputs.fetch()
-            replay.update_latents(stepid, latents)
-            logger.add(metrics)
-            pending = None
-
-    def save():
-        replay.save(logdir / "replay")
-        wall = wall_before + time.monotonic() - started
-        checkpoints.save(dict(step=step, episodes=episodes, updates=updates, wall=wall, agent=agent.state_dict(),
-                              ratio=ratio.state_dict(), replay=replay.state_dict(), rng=rng_states(),
-                              log_sizes=logger.sizes()), step)  # fmt: skip
-
-    def write_metrics():
-        nonlocal logged_step, logged_updates
-        # Measured train ratio over the interval, to compare with the configured one.
-        measured = (updates - logged_updates) * replayed_per_update / max(step - logged_step, 1)
-        usage = {"usage/max_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}  # Linux: KiB
-        if device.startswith("cuda"):
-            usage["usage/cuda_max_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
-        logger.write(step, {**replay.stats(), "train/updates": updates, "train/ratio": measured,
-                            "train/ratio_setting": config.train_ratio, **usage})  # fmt: skip
-        logged_step, logged_updates = step, updates
-
-    # e.g. bsuite ends after its own episode budget (spec 6.9).
-    episode_limit = suite.episode_budget(config.task) if suite.episode_budget else None
-    replayed_per_update = config.batch_size * config.batch_length
+    learner = Learner(agent, replay, ratio, logger, counters, config)
+    write_metrics = MetricsWriter(logger, replay, counters, config, device)
     driver = Driver(batch_env, agent)
-    stop = StopSignal()
-    log_clock, save_clock = Clock(config.log_every), Clock(config.save_every)
-    logged_step, logged_updates = step, updates
-    pending = None  # (stepid (B, T), outputs) of the update whose outputs are not fetched yet
+    driver.on_step(counters.count_step)
+    driver.on_step(learner)
+    driver.on_episode(lambda episode, index: logger.episode(counters.step, episode))
+    driver.on_episode(counters.count_episode)
+    episode_limit = episode_budget(config)
+    stop, log_clock, save_clock = StopSignal(), Clock(config.log_every), Clock(config.save_every)
     try:
-        while step < config.steps and (episode_limit is None or episodes < episode_limit):
+        while counters.step < config.steps and counters.episodes < episode_limit:
             if stop.received is not None:
-                finish_update()
-                save()
-                logger.message(f"Got signal {stop.received}: saved a checkpoint at agent step {step:,}; exiting "
-                               "so that the job is requeued. Rerun the same command to resume.")
+                learner.finish_update()
+                checkpoint.save(counters.step)
+                logger.message(f"Got signal {stop.received}: saved a checkpoint at agent step {counters.step:,}; "
+                               "exiting so that the job is requeued. Rerun the same command to resume.")
                 return 128 + stop.received
-            transition, finished = driver.step()
-            for index in range(driver.size):
-                step += 1
-                replay.add({key: value[index] for key, value in transition.items()}, stream=index)
-                for episode in finished:
-                    if episode["env"] == index:
-                        logger.episode(step, episode)
-                        episodes += 1
-                if len(replay) < config.train_fill:
-                    continue
-                for _ in range(ratio(step)):
-                    batch = replay.sample(config.batch_size)  # on a GPU: while the last update still runs
-                    stepid = batch.pop("stepid")  # (B, T+1)
-                    outputs = agent.start_train(batch)
-                    finish_update()
-                    pending = (stepid[:, 1:], outputs)
-                    updates += 1
-            logger.print_progress(step)
+            driver.step()
+            logger.print_progress(counters.step)
             if log_clock():
                 write_metrics()
             if save_clock():
-                save()
-        finish_update()
-        if step > logged_step:
+                checkpoint.save(counters.step)
+        learner.finish_update()
+        if write_metrics.pending():
             write_metrics()
-        save()
+        checkpoint.save(counters.step)
     finally:
         stop.restore()
         driver.close()
-    wall = wall_before + time.monotonic() - started
-    done = {"step": step * config.repeat, "agent_steps": step, "episodes": episodes, "wall_seconds": round(wall, 1)}
-    write_atomic(logdir / "done.json", json.dumps(done).encode())
-    logger.message(f"Finished {logdir}: {done}")
+    done = {"step": counters.step * config.repeat, "agent_steps": counters.step, "episodes": counters.episodes,
+            "wall_seconds": round(counters.wall(), 1)}
+    folder.write_done(done)
+    logger.message(f"Finished {folder.path}: {done}")
     return 0
 
 

@@ -261,14 +261,15 @@ def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_pa
     first.communicate()
     state, _ = Checkpoints(logdir / "checkpoints").load_latest()
     covered = (logdir / "scores.jsonl").read_bytes()[: state["log_sizes"]["scores.jsonl"]]
+    checkpoint_step = state["counters"]["step"]
     assert covered, "the checkpoint covers some episodes"
 
     second = subprocess.Popen(command, **run)
-    wait_for_checkpoint(second, logdir, after_step=state["step"] + 100)
+    wait_for_checkpoint(second, logdir, after_step=checkpoint_step + 100)
     second.send_signal(signal.SIGTERM)
     _, stderr = second.communicate(timeout=60)
     assert second.returncode == 128 + signal.SIGTERM, stderr
-    assert f"from step-{state['step']:012d}.pt" in stderr
+    assert f"from step-{checkpoint_step:012d}.pt" in stderr
     assert "replay steps loaded" in stderr and " 0 replay steps loaded" not in stderr
 
     third = subprocess.run(command, timeout=300, **run)
