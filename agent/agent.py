@@ -17,9 +17,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from agent.config import Config
-from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symlog, twohot_bins
+from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, twohot_bins
 from agent.hardware import resolve_device, resolve_precision
-from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
+from agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagine, replay_value_loss, world_model_loss
 from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
 from agent.optimizer import LaProp
 from agent.rssm import RSSM
@@ -236,103 +236,27 @@ class Agent:
         return UpdateOutputs(metrics, latents)
 
     def loss(self, data: dict, update_normalizer: bool = False):
-        """The total loss of one batch (spec 3.7). data: tensors (B, T+1, ...)."""
+        """The total loss of one batch (spec 3.7): the parts of agent/losses.py, scaled and summed.
+        data: tensors (B, T+1, ...) whose step 0 is the replay context."""
         cfg = self.config
-        context = cfg.replay_context
-        assert context == 1, "the replay context is one step (spec 5.3)"
         # Start from the stored latent of the context step; previous actions are steps 0..T-1.
         state = dict(deter=data["dyn/deter"][:, 0].float(),
                      stoch=F.one_hot(data["dyn/stoch"][:, 0].long(), cfg.classes).float())
         prev_actions = self.action_vector({k: data[k][:, :-1] for k in self.act_space})  # (B, T, A)
-        obs = {k: data[k][:, context:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}
-        batch, length = obs["is_first"].shape
+        obs = {k: data[k][:, 1:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}  # (B, T, ...)
 
-        # World model (spec 3.1).
-        tokens = self.encoder({k: obs[k] for k in self.image_keys + self.vector_keys})  # (B, T, E)
-        post = self.rssm.observe(state, prev_actions, tokens, obs["is_first"].bool())
-        prior_logits = self.rssm.prior(post["deter"])  # (B, T, S*C)
-        losses = {}
-        losses["dyn"], losses["rep"], metrics = self.rssm.kl_losses(post["logits"], prior_logits, cfg.free_nats)
-        feat = self.features(post)  # (B, T, F)
-        recon = self.decoder(post["deter"], post["stoch"])
-        for key in self.image_keys:
-            target = obs[key].float() / 255.0
-            losses[key] = (recon[key].float() - target).square().sum((-3, -2, -1))
-        for key in self.vector_keys:
-            space = self.obs_space[key]
-            if space.discrete:
-                target = obs[key].long() - space.first
-                ce = F.cross_entropy(recon[key].float().flatten(0, -2), target.flatten(), reduction="none")
-                losses[key] = ce.reshape(batch, length, -1).sum(-1)
-            else:
-                error = recon[key].float() - symlog(obs[key].float())
-                losses[key] = error.square().reshape(batch, length, -1).sum(-1)
-        losses["rew"] = self.twohot(self.reward(feat)).loss(obs["reward"].float())
-        cont_target = (1.0 - obs["is_terminal"].float()) * (1.0 - 1.0 / cfg.horizon)
-        losses["con"] = F.binary_cross_entropy_with_logits(
-            self.cont(feat)[..., 0].float(), cont_target, reduction="none")
-
-        # Imagination from every posterior state, without gradient into the world model (spec 3.2).
-        # The policy runs with gradient during the rollout (its inputs are sg), so the actor loss
-        # reuses these outputs instead of running the policy again on the imagined states.
-        start = {k: post[k].detach().reshape(batch * length, *post[k].shape[2:]) for k in ("deter", "stoch")}
-        logps, entropies = [], []
-
-        def act(state):
-            with torch.enable_grad():
-                dists = self.policy_net(self.features(state))
-                action = self.sample_actions(dists)
-                logp, entropy = self.log_prob_entropy(dists, action)
-            logps.append(logp)
-            entropies.append(entropy)
-            return self.action_vector(action)
-
-        with torch.no_grad():
-            states = self.rssm.imagine(start, act, cfg.imag_length)
-            imag = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
-            imag_feat = self.features(imag)  # (N, H+1, F)
-            imag_reward = self.twohot(self.reward(imag_feat)).mean()  # (N, H+1)
-            imag_cont = torch.sigmoid(self.cont(imag_feat)[..., 0].float())
-            slow_value = self.twohot(self.slow_critic(imag_feat)).mean()
-        logp, entropy = torch.stack(logps, 1), torch.stack(entropies, 1)  # (N, H)
-        value_dist = self.twohot(self.critic(imag_feat))
-        value = value_dist.mean().detach()  # (N, H+1)
-        weight = torch.cumprod(imag_cont, 1)[:, :-1]  # w_t = c_0 ... c_t, (N, H)
-        returns = imagined_returns(imag_reward, imag_cont, value, cfg.return_lambda)  # (N, H)
-
-        # Actor (spec 3.4): REINFORCE with percentile-normalised advantages.
-        if update_normalizer:
-            self.retnorm.update(returns)
-        scale = self.retnorm.scale()
-        advantage = (returns - value[:, :-1]) / scale
-        losses["policy"] = -weight * (logp * advantage + cfg.actor_entropy * entropy)
-
-        # Critic (spec 3.5): two-hot towards the returns and the slow critic's mean.
-        value_logits = TwoHot(value_dist.logits[:, :-1], self.bins)
-        losses["value"] = weight * (value_logits.loss(returns) + cfg.slow_reg * value_logits.loss(slow_value[:, :-1]))
-
-        # Replay value loss (spec 3.6): critic on the real sequence, bootstrapped from imagination.
-        real_value = self.twohot(self.critic(feat))  # gradient reaches the world model (repval_grad)
-        with torch.no_grad():
-            real_slow = self.twohot(self.slow_critic(feat)).mean()
-        bootstrap = returns[:, 0].reshape(batch, length)
-        replay_return = replay_returns(obs["reward"].float(), obs["is_last"], obs["is_terminal"], bootstrap,
-                                       gamma=1.0 - 1.0 / cfg.horizon, lam=cfg.repval_lambda)  # (B, T-1)
-        head = TwoHot(real_value.logits[:, :-1], self.bins)
-        live = 1.0 - obs["is_last"][:, :-1].float()
-        losses["repval"] = live * (head.loss(replay_return) + cfg.slow_reg * head.loss(real_slow[:, :-1]))
+        losses, metrics, post, feat = world_model_loss(self, obs, state, prev_actions)
+        imag = imagine(self, post)
+        losses["policy"], actor_metrics = actor_loss(self, imag, update_normalizer)
+        losses["value"] = critic_loss(self, imag)
+        losses["repval"] = replay_value_loss(self, feat, obs, imag)
 
         scales = dict(cfg.loss_scales)
         scales.update({key: cfg.loss_scales["rec"] for key in self.image_keys + self.vector_keys})
         total = sum(scales[k] * v.mean() for k, v in losses.items())
         metrics.update({f"loss/{k}": v.mean() for k, v in losses.items()})
-        metrics.update({
-            "loss/total": total,
-            "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
-            "ret": (returns / scale).mean(), "ret_rate": ((returns / scale).abs() >= 1).float().mean(),
-            "retnorm/scale": scale, "value": value.mean(), "policy_entropy": entropy.mean(),
-            "reward_pred": imag_reward.mean(),
-        })
+        metrics.update({"loss/total": total, **actor_metrics, "value": imag["value"].mean(),
+                        "policy_entropy": imag["entropy"].mean(), "reward_pred": imag["reward"].mean()})
         return total, {k: v.detach() for k, v in metrics.items()}, {k: post[k].detach() for k in ("deter", "stoch")}
 
 
