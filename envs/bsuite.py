@@ -4,7 +4,8 @@ Built as bsuite.load_from_id does (no CSV logging); the observation is flattened
 float32 `vector`. Settings whose seed bsuite leaves open (seed None, e.g. catch) get the run's
 seed, so a run is reproducible; settings that fix their own seeds keep them.
 Instead of bsuite's CSV logger, every step carries the columns that bsuite's Logging wrapper
-would write (`log/bsuite/<column>`); their values at is_last are one row of bsuite's results.
+would write (`log/bsuite/<column>`); their values at is_last are one row of bsuite's results,
+which pipelines/scoring.py hands to bsuite's own analysis.
 
 Not resumable: the experiment's episode accounting (episode, steps, total_return,
 total_regret, ...) lives inside the bsuite environment and is not checkpointed, so a
@@ -115,28 +116,3 @@ class BSuite(Env):
             "is_terminal": is_terminal,
             **{LOG_PREFIX + key: np.float64(logs[key]) for key in STANDARD_COLUMNS + self.info_columns},
         }
-
-
-def to_bsuite_dataframe(bsuite_id: str, episode_records: list[dict]):
-    """One row per finished episode, as bsuite's CSV loader returns them (with sweep metadata).
-
-    episode_records: the `log/bsuite/*` values of the is_last observations (prefixed or not).
-    """
-    import pandas as pd
-    from bsuite.logging import logging_utils
-
-    rows = [{key.removeprefix(LOG_PREFIX): value for key, value in row.items()} for row in episode_records]
-    frame = pd.DataFrame(rows)
-    frame["episode"] = frame["episode"].astype(int)
-    frame["steps"] = frame["steps"].astype(int)
-    frame["bsuite_id"] = full_id(bsuite_id)
-    return logging_utils.join_metadata(frame)
-
-
-def score(bsuite_id: str, frame) -> float:
-    """The experiment's bsuite score in [0, 1], computed by bsuite.experiments.<exp>.analysis.score."""
-    import importlib
-
-    experiment = full_id(bsuite_id).split("/")[0]
-    analysis = importlib.import_module(f"bsuite.experiments.{experiment}.analysis")
-    return float(analysis.score(frame))

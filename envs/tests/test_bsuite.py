@@ -55,21 +55,6 @@ def test_logged_rows_match_bsuites_own_logging(rng):
     assert ours == reference_rows.rows
 
 
-def test_score_from_bsuites_analysis(rng):
-    pytest.importorskip("plotnine")  # bsuite's analysis modules import it
-    env = envs.make("bsuite", "bandit/0")
-    records = []
-    while len(records) < bsuite_adapter.episode_budget("bandit/0"):
-        obs = env.step({"action": 0, "reset": True})
-        while not obs["is_last"]:
-            obs = env.step(random_action(env, rng))
-        records.append({key: value for key, value in obs.items() if key.startswith("log/")})
-    frame = bsuite_adapter.to_bsuite_dataframe("bandit/0", records)
-    assert len(frame) == 10_000 and {"episode", "total_regret", "bsuite_env"} <= set(frame.columns)
-    score = bsuite_adapter.score("bandit/0", frame)
-    assert 0.0 <= score < 0.2  # uniformly random arms score near 0 (bsuite's regret scale)
-
-
 def test_mnist_offline_fails_clearly(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")

@@ -1,47 +1,9 @@
-import numpy as np
 
 from agent.config import make_config
-from envs.base import Env, step_spaces
 from envs.parallel import BatchEnv
-from spaces import Space
+from envs.tests.fakes import CountingEnv
 from training.driver import Driver
 from training.tests.fakes import FakeAgent
-
-
-class CountingEnv(Env):
-    """Episodes of `length` steps after the reset step; reward 1 per step; logs the step count."""
-
-    def __init__(self, length):
-        self.length = length
-        self.steps = 0
-        self.received = []  # actions seen, for the test
-
-    @property
-    def obs_space(self):
-        return {"vector": Space(np.float32, (2,)), **step_spaces(), "log/steps": Space(np.int64)}
-
-    @property
-    def act_space(self):
-        return {"action": Space(np.int32, (), 0, 3), "reset": Space(bool)}
-
-    def step(self, action):
-        self.received.append(dict(action))
-        if action["reset"]:
-            self.steps = 0
-            return self._obs(0.0, is_first=True)
-        self.steps += 1
-        done = self.steps == self.length
-        return self._obs(1.0, is_last=done, is_terminal=done)
-
-    def _obs(self, reward, is_first=False, is_last=False, is_terminal=False):
-        return {
-            "vector": np.array([self.steps, self.length], np.float32),
-            "reward": np.float32(reward),
-            "is_first": is_first,
-            "is_last": is_last,
-            "is_terminal": is_terminal,
-            "log/steps": np.int64(self.steps),
-        }
 
 
 def test_driver_batches_resets_and_reports_episodes():
