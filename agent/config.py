@@ -26,6 +26,8 @@ SIZES = {
 @dataclass
 class Config:
     # --- Run (what to train on and for how long) ---
+    # The training CLI fills suite, task, steps, repeat, envs, train_ratio and size from the suite's row in
+    # envs/registry.py; the defaults here serve direct use (tests, benchmarks) only.
     suite: str = "gym"  # benchmark suite, see envs.SUITES
     task: str = "CartPole-v1"  # task within the suite
     seed: int = 0  # seeds torch, numpy and the environments

@@ -1,7 +1,6 @@
-"""Hardware choices of a run: the torch device, the compute precision and the compile mode.
-
-"auto" values resolve here, once, from what the machine offers; the Agent takes them resolved
-(or resolves them through these functions), so the algorithm files hold no machine policy.
+"""Hardware choices of a run: the torch device and the compute precision, resolved here from what the
+machine offers ("auto"), and where torch.compile keeps its graphs. The Agent resolves its device and
+precision through these functions, so the algorithm files themselves hold no machine policy.
 """
 import functools
 import os
