@@ -10,9 +10,6 @@ Everything the algorithm knows lives here; nothing about any benchmark.
 """
 import contextlib
 import copy
-import functools
-import os
-import time
 
 import numpy as np
 import torch
@@ -20,13 +17,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from agent.config import Config
-from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symlog, twohot_bins
-from agent.host import keep_freed_memory
-from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
+from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, twohot_bins
+from agent.hardware import resolve_device, resolve_precision
+from agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagine, replay_value_loss, world_model_loss
 from agent.networks import MLP, Decoder, Encoder, Head, Linear, split_keys
 from agent.optimizer import LaProp
 from agent.rssm import RSSM
-from agent.spaces import STEP_KEYS, Space
+from spaces import STEP_KEYS, Space
 
 # The latent stored in replay for the replay context (spec 0): h as float16 (|h| <= 1, so about
 # 3 decimal digits, error <= 2.4e-4; the official replay keeps the bfloat16 compute dtype) and z as
@@ -72,7 +69,6 @@ class Agent:
         if not self.image_keys + self.vector_keys:
             raise ValueError(f"no observation key to learn from in {sorted(self.obs_space)}")
         self.device = torch.device(resolve_device(config.device))
-        keep_freed_memory()  # no page faults on each update's fresh activations (agent/host.py)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
 
         self.nets = make_networks(self.obs_space, self.act_space, config)
@@ -82,10 +78,9 @@ class Agent:
         self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
         self.bins = twohot_bins(config.bins).to(self.device)
         self.cuda_graphs = False  # set by compile_update on CUDA
-        compile_mode = resolve_compile(config.compile)
-        if compile_mode == "steps":
+        if config.compile == "steps":
             self.compile_steps()
-        elif compile_mode == "update":
+        elif config.compile == "update":
             self.compile_update()
         self.optimizer = LaProp(self.trained_parameters(), lr=config.lr, warmup=config.warmup,
                                 agc=config.agc, pmin=config.agc_pmin, beta1=config.beta1,
@@ -241,103 +236,27 @@ class Agent:
         return UpdateOutputs(metrics, latents)
 
     def loss(self, data: dict, update_normalizer: bool = False):
-        """The total loss of one batch (spec 3.7). data: tensors (B, T+1, ...)."""
+        """The total loss of one batch (spec 3.7): the parts of agent/losses.py, scaled and summed.
+        data: tensors (B, T+1, ...) whose step 0 is the replay context."""
         cfg = self.config
-        context = cfg.replay_context
-        assert context == 1, "the replay context is one step (spec 5.3)"
         # Start from the stored latent of the context step; previous actions are steps 0..T-1.
         state = dict(deter=data["dyn/deter"][:, 0].float(),
                      stoch=F.one_hot(data["dyn/stoch"][:, 0].long(), cfg.classes).float())
         prev_actions = self.action_vector({k: data[k][:, :-1] for k in self.act_space})  # (B, T, A)
-        obs = {k: data[k][:, context:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}
-        batch, length = obs["is_first"].shape
+        obs = {k: data[k][:, 1:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}  # (B, T, ...)
 
-        # World model (spec 3.1).
-        tokens = self.encoder({k: obs[k] for k in self.image_keys + self.vector_keys})  # (B, T, E)
-        post = self.rssm.observe(state, prev_actions, tokens, obs["is_first"].bool())
-        prior_logits = self.rssm.prior(post["deter"])  # (B, T, S*C)
-        losses = {}
-        losses["dyn"], losses["rep"], metrics = self.rssm.kl_losses(post["logits"], prior_logits, cfg.free_nats)
-        feat = self.features(post)  # (B, T, F)
-        recon = self.decoder(post["deter"], post["stoch"])
-        for key in self.image_keys:
-            target = obs[key].float() / 255.0
-            losses[key] = (recon[key].float() - target).square().sum((-3, -2, -1))
-        for key in self.vector_keys:
-            space = self.obs_space[key]
-            if space.discrete:
-                target = obs[key].long() - space.first
-                ce = F.cross_entropy(recon[key].float().flatten(0, -2), target.flatten(), reduction="none")
-                losses[key] = ce.reshape(batch, length, -1).sum(-1)
-            else:
-                error = recon[key].float() - symlog(obs[key].float())
-                losses[key] = error.square().reshape(batch, length, -1).sum(-1)
-        losses["rew"] = self.twohot(self.reward(feat)).loss(obs["reward"].float())
-        cont_target = (1.0 - obs["is_terminal"].float()) * (1.0 - 1.0 / cfg.horizon)
-        losses["con"] = F.binary_cross_entropy_with_logits(
-            self.cont(feat)[..., 0].float(), cont_target, reduction="none")
-
-        # Imagination from every posterior state, without gradient into the world model (spec 3.2).
-        # The policy runs with gradient during the rollout (its inputs are sg), so the actor loss
-        # reuses these outputs instead of running the policy again on the imagined states.
-        start = {k: post[k].detach().reshape(batch * length, *post[k].shape[2:]) for k in ("deter", "stoch")}
-        logps, entropies = [], []
-
-        def act(state):
-            with torch.enable_grad():
-                dists = self.policy_net(self.features(state))
-                action = self.sample_actions(dists)
-                logp, entropy = self.log_prob_entropy(dists, action)
-            logps.append(logp)
-            entropies.append(entropy)
-            return self.action_vector(action)
-
-        with torch.no_grad():
-            states = self.rssm.imagine(start, act, cfg.imag_length)
-            imag = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
-            imag_feat = self.features(imag)  # (N, H+1, F)
-            imag_reward = self.twohot(self.reward(imag_feat)).mean()  # (N, H+1)
-            imag_cont = torch.sigmoid(self.cont(imag_feat)[..., 0].float())
-            slow_value = self.twohot(self.slow_critic(imag_feat)).mean()
-        logp, entropy = torch.stack(logps, 1), torch.stack(entropies, 1)  # (N, H)
-        value_dist = self.twohot(self.critic(imag_feat))
-        value = value_dist.mean().detach()  # (N, H+1)
-        weight = torch.cumprod(imag_cont, 1)[:, :-1]  # w_t = c_0 ... c_t, (N, H)
-        returns = imagined_returns(imag_reward, imag_cont, value, cfg.return_lambda)  # (N, H)
-
-        # Actor (spec 3.4): REINFORCE with percentile-normalised advantages.
-        if update_normalizer:
-            self.retnorm.update(returns)
-        scale = self.retnorm.scale()
-        advantage = (returns - value[:, :-1]) / scale
-        losses["policy"] = -weight * (logp * advantage + cfg.actor_entropy * entropy)
-
-        # Critic (spec 3.5): two-hot towards the returns and the slow critic's mean.
-        value_logits = TwoHot(value_dist.logits[:, :-1], self.bins)
-        losses["value"] = weight * (value_logits.loss(returns) + cfg.slow_reg * value_logits.loss(slow_value[:, :-1]))
-
-        # Replay value loss (spec 3.6): critic on the real sequence, bootstrapped from imagination.
-        real_value = self.twohot(self.critic(feat))  # gradient reaches the world model (repval_grad)
-        with torch.no_grad():
-            real_slow = self.twohot(self.slow_critic(feat)).mean()
-        bootstrap = returns[:, 0].reshape(batch, length)
-        replay_return = replay_returns(obs["reward"].float(), obs["is_last"], obs["is_terminal"], bootstrap,
-                                       gamma=1.0 - 1.0 / cfg.horizon, lam=cfg.repval_lambda)  # (B, T-1)
-        head = TwoHot(real_value.logits[:, :-1], self.bins)
-        live = 1.0 - obs["is_last"][:, :-1].float()
-        losses["repval"] = live * (head.loss(replay_return) + cfg.slow_reg * head.loss(real_slow[:, :-1]))
+        losses, metrics, post, feat = world_model_loss(self, obs, state, prev_actions)
+        imag = imagine(self, post)
+        losses["policy"], actor_metrics = actor_loss(self, imag, update_normalizer)
+        losses["value"] = critic_loss(self, imag)
+        losses["repval"] = replay_value_loss(self, feat, obs, imag)
 
         scales = dict(cfg.loss_scales)
         scales.update({key: cfg.loss_scales["rec"] for key in self.image_keys + self.vector_keys})
         total = sum(scales[k] * v.mean() for k, v in losses.items())
         metrics.update({f"loss/{k}": v.mean() for k, v in losses.items()})
-        metrics.update({
-            "loss/total": total,
-            "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
-            "ret": (returns / scale).mean(), "ret_rate": ((returns / scale).abs() >= 1).float().mean(),
-            "retnorm/scale": scale, "value": value.mean(), "policy_entropy": entropy.mean(),
-            "reward_pred": imag_reward.mean(),
-        })
+        metrics.update({"loss/total": total, **actor_metrics, "value": imag["value"].mean(),
+                        "policy_entropy": imag["entropy"].mean(), "reward_pred": imag["reward"].mean()})
         return total, {k: v.detach() for k, v in metrics.items()}, {k: post[k].detach() for k in ("deter", "stoch")}
 
 
@@ -399,76 +318,3 @@ def parameter_counts(nets: nn.ModuleDict) -> dict[str, int]:
     counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in (*TRAINED, "slowval")}
     counts["total"] = sum(counts[name] for name in TRAINED)
     return counts
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU; use --device cpu")
-    return device
-
-
-COMPILE_MODES = ("off", "steps", "update")
-
-
-def resolve_compile(compile_mode: str) -> str:
-    if compile_mode not in COMPILE_MODES:
-        raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
-    return compile_mode
-
-
-def compile_cache_dir() -> str:
-    """Where torch.compile keeps compiled graphs for later processes: TORCHINDUCTOR_CACHE_DIR, else torch's
-    default under /tmp (per machine; on clusters often per job). A run whose graphs are there compiles in
-    about a minute instead of a quarter of an hour (compile=update, 2-core CPU; benchmarks/PERF_NOTES.md)."""
-    try:
-        from torch._inductor.runtime.cache_dir_utils import cache_dir  # private: fall back if it moves
-    except ImportError:
-        return os.environ.get("TORCHINDUCTOR_CACHE_DIR", "torch's default cache folder")
-    return cache_dir()
-
-
-def resolve_precision(precision: str, device: torch.device):
-    """None for float32, else the autocast dtype. auto: bfloat16 compute as the official code (spec 1)
-    on CUDA, and on CPUs where bfloat16 matmuls measurably beat float32 (cpu_bfloat16_pays_off);
-    else float32."""
-    if precision == "auto":
-        fast = device.type == "cuda" or (device.type == "cpu" and cpu_bfloat16_pays_off())
-        precision = "bfloat16" if fast else "float32"
-    if precision == "float32":
-        return None
-    if precision == "bfloat16":
-        return torch.bfloat16
-    raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
-
-
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU has native bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu API: look up safely
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-@functools.cache
-def cpu_bfloat16_pays_off(speedup: float = 1.25) -> bool:
-    """Whether a (1024, 512) x (512, 512) bfloat16 matmul runs `speedup` times faster than float32 here
-    (about 50 ms, once per process). The CPU flags alone are no guide: on 2-core machines with
-    AVX-512 BF16, bfloat16 made updates 1.2-2.2x faster on an AMD EPYC but 1.3-1.6x slower on an
-    Intel Xeon without AMX (benchmarks/PERF_NOTES.md)."""
-    if not cpu_has_bfloat16():  # without native kernels bf16 is emulated, many times slower
-        return False
-    return best_linear_seconds(torch.float32) >= speedup * best_linear_seconds(torch.bfloat16)
-
-
-def best_linear_seconds(dtype, rows: int = 1024, width: int = 512, repeats: int = 10) -> float:
-    """The fastest of `repeats` (rows, width) x (width, width) products: the least disturbed one."""
-    generator = torch.Generator().manual_seed(0)  # leaves the global RNG (and so the run) untouched
-    inputs = torch.randn(rows, width, generator=generator).to(dtype)
-    weight = torch.randn(width, width, generator=generator).to(dtype)
-    F.linear(inputs, weight)  # first call: allocations and kernel choice
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        F.linear(inputs, weight)
-        times.append(time.perf_counter() - start)
-    return min(times)

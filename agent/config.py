@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 
 import yaml
 
-TWOHOT_MEANS = ("mirrored", "official")  # orders of the two-hot mean (agent/distributions.py)
-
 # Model-size presets (spec 2.6): D = 8d, Hd = d, C = c = d/16.
 SIZES = {
     "1m": dict(deter=512, hidden=64, classes=4, depth=4, units=64),
@@ -28,14 +26,17 @@ SIZES = {
 @dataclass
 class Config:
     # --- Run (what to train on and for how long) ---
+    # The training CLI fills suite, task, steps, repeat, envs, train_ratio and size from the suite's row in
+    # envs/registry.py; the defaults here serve direct use (tests, benchmarks) only.
     suite: str = "gym"  # benchmark suite, see envs.SUITES
     task: str = "CartPole-v1"  # task within the suite
     seed: int = 0  # seeds torch, numpy and the environments
     steps: int = 10_000  # agent-step budget (policy steps summed over envs, no action repeat)
+    repeat: int = 1  # action repeat: env steps (frames) per agent step; logged step = agent steps x repeat
     envs: int = 1  # environments stepped together with one batched policy call
     parallel_envs: bool = False  # step environments in worker processes
     env_args: dict = field(default_factory=dict)  # adapter arguments over the suite's official ones,
-    #   e.g. {length: 400} for short test episodes; empty = the official settings
+    #   e.g. {length: 400} for short test episodes; empty = the official settings (not the repeat: set `repeat`)
     train_ratio: float = 32.0  # replayed training steps per agent step (spec 5.4)
     train_fill: int = 1024  # replay items needed before the first update (= batch_size * batch_length)
     replay_size: int = 5_000_000  # replay capacity in steps; oldest dropped first
@@ -119,6 +120,9 @@ class Config:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+COMPILE_MODES = ("off", "steps", "update")
+PRECISIONS = ("auto", "float32", "bfloat16")
+TWOHOT_MEANS = ("mirrored", "official")  # orders of the two-hot mean (agent/distributions.py)
 
 
 def parse_value(key: str, text: str):
@@ -175,6 +179,28 @@ def make_config(size: str | None = None, **overrides) -> Config:
         if unknown:
             raise KeyError(f"unknown loss scale(s) {sorted(unknown)}; valid: {sorted(scales)}")
         values["loss_scales"] = {**scales, **overrides["loss_scales"]}
-    if values.get("twohot_mean", Config.twohot_mean) not in TWOHOT_MEANS:
-        raise ValueError(f"twohot_mean must be one of {', '.join(TWOHOT_MEANS)}, got {values['twohot_mean']!r}")
-    return Config(**values)
+    config = Config(**values)
+    validate(config)
+    return config
+
+
+def validate(config: Config):
+    """The one check of config values beyond their types; raises ValueError saying what to use instead.
+    (Whether the machine offers the device is checked where the device is resolved: agent/hardware.py.)"""
+    if config.compile not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {config.compile!r}")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    for key in ("envs", "steps", "repeat", "batch_size", "batch_length"):
+        if getattr(config, key) < 1:
+            raise ValueError(f"{key} must be at least 1, got {getattr(config, key)}")
+    if "repeat" in config.env_args:
+        raise ValueError("set the action repeat with `--set repeat=N`, not inside env_args: the logged step "
+                         "counts it")
+    if config.replay_context != 1:
+        raise ValueError(f"replay_context must be 1 (one stored latent starts each sequence, spec 5.3), "
+                         f"got {config.replay_context}")
+    if config.twohot_mean not in TWOHOT_MEANS:
+        raise ValueError(f"twohot_mean must be one of {', '.join(TWOHOT_MEANS)}, got {config.twohot_mean!r}")
+    if config.bins % 2 != 1:
+        raise ValueError(f"bins must be odd (the two-hot bins are symmetric around an exact 0), got {config.bins}")

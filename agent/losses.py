@@ -1,6 +1,124 @@
-"""Return computations and the return normaliser (spec 3.3, 3.4, 3.6)."""
+"""The loss of one update in its named parts (spec 3), the return computations and the return normaliser.
+
+    world_model_loss   reconstruction, reward, continue and the two KL terms (spec 3.1)
+    imagine            rollouts from every posterior state and their lambda-returns (spec 3.2, 3.3)
+    actor_loss         REINFORCE with percentile-normalised advantages (spec 3.4)
+    critic_loss        two-hot towards the returns and the slow critic (spec 3.5)
+    replay_value_loss  the critic on the real sequence, bootstrapped from imagination (spec 3.6)
+
+Each part takes the agent (its networks and action helpers, agent/agent.py) and returns per-step
+losses; Agent.loss scales and sums them (spec 3.7).
+"""
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from agent.distributions import symlog
+
+
+def world_model_loss(agent, obs: dict, state: dict, prev_actions):
+    """obs: (B, T, ...) tensors; state: the context step's latent; prev_actions: (B, T, A).
+    Returns (losses: name -> (B, T), metrics, posterior states, features (B, T, F))."""
+    cfg = agent.config
+    batch, length = obs["is_first"].shape
+    tokens = agent.encoder({k: obs[k] for k in agent.image_keys + agent.vector_keys})  # (B, T, E)
+    post = agent.rssm.observe(state, prev_actions, tokens, obs["is_first"].bool())
+    prior_logits = agent.rssm.prior(post["deter"])  # (B, T, S*C)
+    losses = {}
+    losses["dyn"], losses["rep"], metrics = agent.rssm.kl_losses(post["logits"], prior_logits, cfg.free_nats)
+    feat = agent.features(post)  # (B, T, F)
+    recon = agent.decoder(post["deter"], post["stoch"])
+    for key in agent.image_keys:
+        target = obs[key].float() / 255.0
+        losses[key] = (recon[key].float() - target).square().sum((-3, -2, -1))
+    for key in agent.vector_keys:
+        space = agent.obs_space[key]
+        if space.discrete:
+            target = obs[key].long() - space.first
+            ce = F.cross_entropy(recon[key].float().flatten(0, -2), target.flatten(), reduction="none")
+            losses[key] = ce.reshape(batch, length, -1).sum(-1)
+        else:
+            error = recon[key].float() - symlog(obs[key].float())
+            losses[key] = error.square().reshape(batch, length, -1).sum(-1)
+    losses["rew"] = agent.twohot(agent.reward(feat)).loss(obs["reward"].float())
+    cont_target = (1.0 - obs["is_terminal"].float()) * (1.0 - 1.0 / cfg.horizon)
+    losses["con"] = F.binary_cross_entropy_with_logits(agent.cont(feat)[..., 0].float(), cont_target, reduction="none")
+    return losses, metrics, post, feat
+
+
+def imagine(agent, post: dict) -> dict:
+    """Imagination from every posterior state, without gradient into the world model (spec 3.2).
+    The policy runs with gradient during the rollout (its inputs are sg), so the actor loss reuses
+    these outputs instead of running the policy again on the imagined states.
+    Returns N = B*T rollouts: feat (N, H+1, F), reward, cont, slow_value, value (N, H+1), value_dist
+    (with gradient into the critic), logp, entropy, weight w_t = c_0 ... c_t, returns (N, H)."""
+    cfg = agent.config
+    batch, length = post["deter"].shape[:2]
+    start = {k: post[k].detach().reshape(batch * length, *post[k].shape[2:]) for k in ("deter", "stoch")}
+    logps, entropies = [], []
+
+    def act(state):
+        with torch.enable_grad():
+            dists = agent.policy_net(agent.features(state))
+            action = agent.sample_actions(dists)
+            logp, entropy = agent.log_prob_entropy(dists, action)
+        logps.append(logp)
+        entropies.append(entropy)
+        return agent.action_vector(action)
+
+    with torch.no_grad():
+        states = agent.rssm.imagine(start, act, cfg.imag_length)
+        imag = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
+        feat = agent.features(imag)  # (N, H+1, F)
+        reward = agent.twohot(agent.reward(feat)).mean()  # (N, H+1)
+        cont = torch.sigmoid(agent.cont(feat)[..., 0].float())
+        slow_value = agent.twohot(agent.slow_critic(feat)).mean()
+    logp, entropy = torch.stack(logps, 1), torch.stack(entropies, 1)  # (N, H)
+    value_dist = agent.twohot(agent.critic(feat))
+    value = value_dist.mean().detach()  # (N, H+1)
+    weight = torch.cumprod(cont, 1)[:, :-1]  # (N, H)
+    returns = imagined_returns(reward, cont, value, cfg.return_lambda)  # (N, H)
+    return dict(feat=feat, reward=reward, cont=cont, slow_value=slow_value, logp=logp, entropy=entropy,
+                value_dist=value_dist, value=value, weight=weight, returns=returns)
+
+
+def actor_loss(agent, imag: dict, update_normalizer: bool):
+    """REINFORCE with percentile-normalised advantages and an entropy bonus: (N, H) and metrics."""
+    cfg = agent.config
+    returns, value, entropy = imag["returns"], imag["value"], imag["entropy"]
+    if update_normalizer:
+        agent.retnorm.update(returns)
+    scale = agent.retnorm.scale()
+    advantage = (returns - value[:, :-1]) / scale
+    loss = -imag["weight"] * (imag["logp"] * advantage + cfg.actor_entropy * entropy)
+    metrics = {
+        "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
+        "ret": (returns / scale).mean(), "ret_rate": ((returns / scale).abs() >= 1).float().mean(),
+        "retnorm/scale": scale,
+    }
+    return loss, metrics
+
+
+def critic_loss(agent, imag: dict):
+    """Two-hot cross-entropy towards the returns and towards the slow critic's mean: (N, H)."""
+    head = agent.twohot(imag["value_dist"].logits[:, :-1])
+    return imag["weight"] * (head.loss(imag["returns"]) + agent.config.slow_reg * head.loss(imag["slow_value"][:, :-1]))
+
+
+def replay_value_loss(agent, feat, obs: dict, imag: dict):
+    """The critic on the real sequence (B, T), towards lambda-returns bootstrapped from the imagined
+    return R_0 started at each step, and towards the slow critic: (B, T-1)."""
+    cfg = agent.config
+    batch, length = obs["is_first"].shape
+    real_value = agent.twohot(agent.critic(feat))  # gradient reaches the world model (repval_grad)
+    with torch.no_grad():
+        real_slow = agent.twohot(agent.slow_critic(feat)).mean()
+    bootstrap = imag["returns"][:, 0].reshape(batch, length)
+    replay_return = replay_returns(obs["reward"].float(), obs["is_last"], obs["is_terminal"], bootstrap,
+                                   gamma=1.0 - 1.0 / cfg.horizon, lam=cfg.repval_lambda)  # (B, T-1)
+    head = agent.twohot(real_value.logits[:, :-1])
+    live = 1.0 - obs["is_last"][:, :-1].float()
+    return live * (head.loss(replay_return) + cfg.slow_reg * head.loss(real_slow[:, :-1]))
 
 
 def imagined_returns(reward, cont, value, lam: float):

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from agent.distributions import symlog
-from agent.spaces import STEP_KEYS, Space
+from spaces import STEP_KEYS, Space
 
 
 def trunc_normal_in_(weight: torch.Tensor, fan_in: int, outscale: float = 1.0):

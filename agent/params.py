@@ -14,7 +14,7 @@ import torch
 
 from agent.agent import make_networks, parameter_counts
 from agent.config import SIZES, make_config
-from agent.spaces import Space
+from spaces import Space
 
 # Named set-ups of the spec's table 2.7.
 SETUPS = {

@@ -3,7 +3,7 @@
     python -m benchmarks.learn --suite bsuite --task catch/0 --steps 3000 --logdir /tmp/learn-catch \
         -- --train-ratio 64 --set batch_size=8 --set batch_length=32 --set train_fill=256
 
-Arguments after `--` go to `python -m agent.train` unchanged. The table bins scores.jsonl
+Arguments after `--` go to `python -m training.train` unchanged. The table bins scores.jsonl
 into `--bins` equal step ranges and shows the mean episode score per bin; the random row is
 the mean score of uniformly random actions over 100 episodes of the same task.
 """
@@ -55,7 +55,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", type=Path, required=True)
     parser.add_argument("--bins", type=int, default=10)
-    parser.add_argument("train_args", nargs="*", help="more agent.train arguments, after --")
+    parser.add_argument("train_args", nargs="*", help="more training.train arguments, after --")
     args = parser.parse_args()
     train_argv = ["--suite", args.suite, "--task", args.task, "--steps", str(args.steps), "--seed", str(args.seed),
                   "--logdir", str(args.logdir), *args.train_args]  # fmt: skip

@@ -64,7 +64,7 @@ class Settings:
 def our_command(settings: Settings, seed: int, logdir: Path, impl: str) -> list[str]:
     s = settings
     mean_order = "official" if impl == "ours-official-mean" else "mirrored"
-    return [sys.executable, "-m", "agent.train", "--suite", s.suite, "--task", s.task, "--seed", str(seed),
+    return [sys.executable, "-m", "training.train", "--suite", s.suite, "--task", s.task, "--seed", str(seed),
             "--logdir", str(logdir), "--steps", str(s.steps), "--train-ratio", f"{s.train_ratio:g}",
             "--envs", str(s.envs), "--size", s.size, "--device", "cpu",
             "--set", "threads=1", "precision=float32", "save_every=0", f"batch_size={s.batch_size}",

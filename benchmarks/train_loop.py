@@ -6,9 +6,9 @@
     python -m benchmarks.train_loop --runs gym:CartPole-v1 bsuite:catch/0 --size 1m --steps 300 --threads 1 \\
         --set batch_size=4 batch_length=16 train_fill=64 train_ratio=32   # seconds: a check of the tool
 
-Each run is the normal entry point, `python -m agent.train`, in a fresh temporary run folder, so
+Each run is the normal entry point, `python -m training.train`, in a fresh temporary run folder, so
 the train ratio and number of envs are the suite's official ones unless --set changes them (any
-agent.train config key). Metrics are written every --log-every seconds; checkpoints only at the
+training.train config key). Metrics are written every --log-every seconds; checkpoints only at the
 end. The rates are read from the run's metrics.jsonl over a window that starts at the first line
 written after the first update, so replay prefill and warm-up stay out: env steps/s (agent steps
 x the suite's action repeat), agent (policy) steps/s, updates/s, replayed steps/s, and the
@@ -38,7 +38,7 @@ import envs
 from benchmarks.train_step import machine_info, machine_line, markdown_table, write_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MISSING_ENGINE = 3  # agent.train's exit status when the suite's engine is not installed
+MISSING_ENGINE = 3  # training.train's exit status when the suite's engine is not installed
 
 
 def window_rates(lines: list[dict], repeat: int, replayed_per_update: int) -> dict | None:
@@ -67,7 +67,7 @@ def failure(code: int, log: str) -> tuple[str, str]:
 
 
 def train_command(suite: str, task: str, logdir: pathlib.Path, args) -> list[str]:
-    command = [sys.executable, "-m", "agent.train", "--suite", suite, "--task", task, "--logdir", str(logdir)]
+    command = [sys.executable, "-m", "training.train", "--suite", suite, "--task", task, "--logdir", str(logdir)]
     for flag in ("size", "steps", "device"):
         if getattr(args, flag) is not None:
             command += [f"--{flag}", str(getattr(args, flag))]
@@ -87,7 +87,7 @@ def run_one(suite: str, task: str, args, tmp: str) -> dict:
         try:
             code = process.wait(timeout=args.max_seconds)
         except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGTERM)  # agent.train checkpoints and exits with 143
+            process.send_signal(signal.SIGTERM)  # training.train checkpoints and exits with 143
             code = process.wait()
             row.update(status="stopped", reason=f"stopped after {args.max_seconds:g} s")
         log.seek(0)
@@ -156,7 +156,7 @@ def main():
     parser.add_argument("--threads", type=int, help="torch CPU threads of each run (default: torch's)")
     parser.add_argument("--log-every", type=float, default=5.0, help="seconds between metrics lines")
     parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="more agent.train config values, e.g. train_ratio=64 envs=4")
+                        help="more training.train config values, e.g. train_ratio=64 envs=4")
     parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
     parser.add_argument("--markdown", type=pathlib.Path, help="also write the Markdown table here")
     args = parser.parse_args()

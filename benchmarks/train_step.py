@@ -86,7 +86,7 @@ def matmul_gflops(device: str, dtype, budget: float = 0.1, largest: int = 4096, 
 
 def machine_info(device: str) -> dict:
     """What the numbers were measured on, with its fp32 and bf16 matmul throughput."""
-    from agent.provenance import cpu_model
+    from training.provenance import cpu_model
 
     fp32, n_fp32 = matmul_gflops(device, torch.float32)
     bf16, n_bf16 = matmul_gflops(device, torch.bfloat16)
@@ -128,7 +128,7 @@ def memory_estimate_mib(setup: dict) -> float:
 def available_bytes(device: str) -> int:
     if device.startswith("cuda"):
         return torch.cuda.mem_get_info(torch.device(device))[0]
-    from agent.train import available_memory
+    from training.train import available_memory
 
     return available_memory()
 
@@ -149,6 +149,12 @@ def worker(root, setup, conn):
     from agent.config import Config, make_config
     from agent.tests.conftest import make_spaces, random_batch
 
+    try:  # the training process's malloc setting; revisions before training/ set it inside Agent
+        from training.host import keep_freed_memory
+    except ImportError:
+        pass
+    else:
+        keep_freed_memory()
     if setup["threads"]:
         torch.set_num_threads(setup["threads"])
     torch.manual_seed(0)

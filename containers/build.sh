@@ -3,7 +3,7 @@
 #   containers/build.sh                  agent, dmlab and minecraft
 #   containers/build.sh agent dmlab      only these
 # Each becomes containers/NAME.sif (replaced if there); needs apptainer, network access, and root or
-# user namespaces for --fakeroot. Prints each image's SHA-256, the digest agent.train records.
+# user namespaces for --fakeroot. Prints each image's SHA-256, the digest training.train records.
 set -euo pipefail
 
 # The recipes copy requirements.txt from the repository root: build from there.

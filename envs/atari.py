@@ -8,8 +8,8 @@ resize, up to 30 no-ops at reset, 108,000-frame cap, unclipped reward, lives ign
 import numpy as np
 from PIL import Image
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 # Luminance weights of the official gray conversion.
 GRAY_WEIGHTS = np.array([0.299, 0.587, 1 - (0.299 + 0.587)])

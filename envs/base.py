@@ -16,7 +16,7 @@ An Env is stepped with an action dict and returns an observation dict:
 """
 import numpy as np
 
-from agent.spaces import Space
+from spaces import Space
 
 
 def step_spaces() -> dict:

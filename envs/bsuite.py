@@ -1,10 +1,11 @@
 """Behaviour Suite (bsuite) experiments by id, e.g. `catch/0` (spec 6.9).
 
-Built with bsuite.load_from_id (no CSV logging); the observation is flattened into a
-float32 `vector`. Instead of bsuite's CSV logger, every step carries the columns that
-bsuite's Logging wrapper would write (`log/bsuite/<column>`); their values at is_last
-are one row of bsuite's results. Collect those rows and use `to_bsuite_dataframe` and
-`score` to run bsuite's own analysis.
+Built as bsuite.load_from_id does (no CSV logging); the observation is flattened into a
+float32 `vector`. Settings whose seed bsuite leaves open (seed None, e.g. catch) get the run's
+seed, so a run is reproducible; settings that fix their own seeds keep them.
+Instead of bsuite's CSV logger, every step carries the columns that bsuite's Logging wrapper
+would write (`log/bsuite/<column>`); their values at is_last are one row of bsuite's results,
+which pipelines/scoring.py hands to bsuite's own analysis.
 
 Not resumable: the experiment's episode accounting (episode, steps, total_return,
 total_regret, ...) lives inside the bsuite environment and is not checkpointed, so a
@@ -12,8 +13,8 @@ restarted run cannot continue it (the official code warns the same).
 """
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 # The experiments of bsuite 0.3.6 (bsuite.sweep); ids are `<experiment>/<setting index>`.
 EXPERIMENTS = (
@@ -33,6 +34,13 @@ def full_id(task: str) -> str:
     return task if "/" in task else f"{task}/0"
 
 
+def all_ids() -> tuple:
+    """Every setting of bsuite's sweep, e.g. `catch/0` ... `catch/19` (468 in bsuite 0.3.6)."""
+    from bsuite import sweep
+
+    return tuple(sweep.SWEEP)
+
+
 def episode_budget(bsuite_id: str) -> int:
     """Number of episodes the experiment runs for (bsuite_num_episodes); the run stops there."""
     from bsuite import sweep
@@ -41,18 +49,23 @@ def episode_budget(bsuite_id: str) -> int:
 
 
 class BSuite(Env):
-    def __init__(self, bsuite_id: str):
-        """bsuite fixes each setting's seed in its sweep, so there is no seed argument."""
+    def __init__(self, bsuite_id: str, seed: int = 0):
+        import inspect
+
         import bsuite
         from bsuite import sweep
 
         bsuite_id = full_id(bsuite_id)
+        experiment = bsuite_id.split("/")[0]
         if bsuite_id not in sweep.SETTINGS:
-            experiment = bsuite_id.split("/")[0]
             valid = [name for name in sweep.SWEEP if name.startswith(experiment + "/")] or EXPERIMENTS
             raise ValueError(f"Unknown bsuite id {bsuite_id!r}; valid: {list(valid)}")
+        settings = dict(sweep.SETTINGS[bsuite_id])
+        constructor = bsuite.bsuite.EXPERIMENT_NAME_TO_ENVIRONMENT[experiment]
+        if "seed" in inspect.signature(constructor).parameters and settings.get("seed") is None:
+            settings["seed"] = seed
         try:
-            self.env = bsuite.load_from_id(bsuite_id)
+            self.env = bsuite.load(experiment, settings)
         except OSError as error:
             if bsuite_id.startswith("mnist"):
                 raise RuntimeError(
@@ -103,28 +116,3 @@ class BSuite(Env):
             "is_terminal": is_terminal,
             **{LOG_PREFIX + key: np.float64(logs[key]) for key in STANDARD_COLUMNS + self.info_columns},
         }
-
-
-def to_bsuite_dataframe(bsuite_id: str, episode_records: list[dict]):
-    """One row per finished episode, as bsuite's CSV loader returns them (with sweep metadata).
-
-    episode_records: the `log/bsuite/*` values of the is_last observations (prefixed or not).
-    """
-    import pandas as pd
-    from bsuite.logging import logging_utils
-
-    rows = [{key.removeprefix(LOG_PREFIX): value for key, value in row.items()} for row in episode_records]
-    frame = pd.DataFrame(rows)
-    frame["episode"] = frame["episode"].astype(int)
-    frame["steps"] = frame["steps"].astype(int)
-    frame["bsuite_id"] = full_id(bsuite_id)
-    return logging_utils.join_metadata(frame)
-
-
-def score(bsuite_id: str, frame) -> float:
-    """The experiment's bsuite score in [0, 1], computed by bsuite.experiments.<exp>.analysis.score."""
-    import importlib
-
-    experiment = full_id(bsuite_id).split("/")[0]
-    analysis = importlib.import_module(f"bsuite.experiments.{experiment}.analysis")
-    return float(analysis.score(frame))

@@ -6,8 +6,8 @@ running count of each of the 22 achievements, so its value at is_last is the epi
 """
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 ACHIEVEMENTS = (
     "collect_coal", "collect_diamond", "collect_drink", "collect_iron", "collect_sapling",

@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 # Official per-domain cameras; every other domain uses camera 0.
 CAMERAS = {"quadruped": 2, "rodent": 4}

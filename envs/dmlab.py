@@ -11,8 +11,8 @@ import zlib
 
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 # A DMLab action is 7 ints: look left/right (pixels per frame), look down/up (pixels per
 # frame), strafe left/right, move back/forward, fire, jump, crouch.

@@ -6,8 +6,8 @@ rescaled to the bounds. terminated -> is_terminal; truncated (time limit) -> is_
 """
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 LIST_IDS_HINT = "list them with `python -c 'import gymnasium; gymnasium.pprint_registry()'`"
 

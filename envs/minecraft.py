@@ -13,8 +13,8 @@ death; and that `equipped_items.mainhand.type` is an Enum space with `.values`.
 """
 import numpy as np
 
-from agent.spaces import Space
 from envs.base import Env, step_spaces
+from spaces import Space
 
 INSTALL_HINT = (
     "minerl is not installed. minerl 0.4.4 builds Minecraft with Gradle at install time and "

@@ -1,8 +1,9 @@
-"""The table of benchmark suites and `make(suite, task, seed, **overrides)`.
+"""The table of benchmark suites, one `Suite` row each, and `make(suite, task, seed, repeat, **overrides)`.
 
-Each suite carries the official run defaults of the DreamerV3 code at HEAD (spec 6.2), which
-the training CLI reads: `repeat` turns agent steps into logged env steps (frames), `steps` is
-the agent-step budget, `envs` the number of parallel envs, `size` the model preset.
+Every fact about a suite lives in its row: its tasks, the official run settings of the DreamerV3
+code at HEAD (spec 6.2), how the published score files name it, and how its scores are reported.
+The training CLI takes its defaults from here, the workflow builds its grid and checks its config
+against it, and the pipeline reads score files and budgets through it.
 Adapters import their engines only when an env is built, so importing this module is cheap.
 """
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 from envs.base import Env
 from envs.bsuite import EXPERIMENTS as BSUITE_EXPERIMENTS
+from envs.bsuite import all_ids as bsuite_ids
+from envs.bsuite import episode_budget as bsuite_episode_budget
 
 # The 26 games of Atari 100k and the 57 of Atari 200M, as in the official score files
 # (atari100k-dreamerv3.json.gz, atari57-dreamerv3.json.gz) without the `atari_` prefix.
@@ -53,91 +56,142 @@ DMLAB30_LEVELS = (
 )  # fmt: skip
 
 
+# One value for "no step budget": a suite with an episode budget (bsuite) runs until that instead.
+NO_STEP_LIMIT = 10**15
+
+
 @dataclass(frozen=True)
-class SuiteInfo:
+class Suite:
     name: str
     tasks: tuple  # valid task names; bsuite: experiment names (ids are `<experiment>/<n>`); gym: any id
-    repeat: int  # action repeat: logged env steps = agent steps x repeat
-    train_ratio: int  # replayed steps per agent step (official config)
-    steps: int | None  # agent-step budget; None: bsuite runs until its episode budget
-    envs: int  # number of environments stepped together
-    size: str  # model size preset
-    make_fn: Callable[..., Env]  # make_fn(task, seed, **overrides) -> Env
-    installs_here: bool  # the engine installs from PyPI on the project's machines
+    make_fn: Callable[..., Env] | None  # make_fn(task, seed, repeat, **overrides); None: published scores only
+    # --- Official run settings (spec 6.2) ---
+    repeat: int = 1  # action repeat: logged env steps = agent steps x repeat
+    train_ratio: int = 32  # replayed steps per agent step
+    steps: int = NO_STEP_LIMIT  # agent-step budget
+    envs: int = 1  # environments stepped together
+    size: str = "200m"  # model size preset
+    episode_budget: Callable[[str], int] | None = None  # task -> episodes after which a run ends
     resumable: bool = True  # False: the env keeps run state that a checkpoint cannot restore
+    # --- Where it runs ---
+    installs_here: bool = True  # the engine installs from PyPI on the project's machines
+    needs_display: bool = False  # renders through an X display even headless (xvfb-run in the workflow)
+    grid_tasks: Callable[[], tuple] | None = None  # what a grid block without `tasks` runs; None: `tasks`
+    open_tasks: bool = False  # `tasks` does not list every valid task; the adapter checks it (bsuite, gym)
+    # --- Published scores and reporting (spec 7) ---
+    score_files: tuple = ()  # name prefixes of its score files (`<prefix>-<method>.json.gz`); the first
+    #   one also names our exported file
+    task_prefix: str = ""  # score files name a task `<task_prefix><task>`
+    report_budget: int | None = None  # logged step at which our runs are scored, when below steps x repeat
+    reference_budget: int | None = None  # the same for the published runs, where the protocol fixes one
+    normaliser: str | None = None  # table of baselines.yaml for min-max normalised scores
+    score_range: tuple | None = None  # (low, high) of raw returns where no baselines table exists
+
+    def default_tasks(self) -> tuple:
+        return self.grid_tasks() if self.grid_tasks else self.tasks
 
 
-def _atari100k(task, seed, **overrides):
+def _no_repeat(suite: str, repeat: int):
+    if repeat != 1:
+        raise ValueError(f"{suite} has no action repeat (got repeat={repeat}); its adapter steps the env once")
+
+
+def _atari100k(task, seed, repeat, **overrides):
     from envs.atari import Atari
 
     options = dict(size=(64, 64), gray=False, sticky=False, all_actions=False)
-    return Atari(task, seed=seed, **{**options, **overrides})
+    return Atari(task, seed=seed, repeat=repeat, **{**options, **overrides})
 
 
-def _atari200m(task, seed, **overrides):
+def _atari200m(task, seed, repeat, **overrides):
     from envs.atari import Atari
 
     options = dict(size=(96, 96), gray=True, sticky=True, all_actions=True)
-    return Atari(task, seed=seed, **{**options, **overrides})
+    return Atari(task, seed=seed, repeat=repeat, **{**options, **overrides})
 
 
-def _dmc_proprio(task, seed, **overrides):
+def _dmc_proprio(task, seed, repeat, **overrides):
     from envs.dmc import DMC
 
-    return DMC(task, seed=seed, **{**dict(proprio=True, image=False), **overrides})
+    return DMC(task, seed=seed, repeat=repeat, **{**dict(proprio=True, image=False), **overrides})
 
 
-def _dmc_vision(task, seed, **overrides):
+def _dmc_vision(task, seed, repeat, **overrides):
     from envs.dmc import DMC
 
-    return DMC(task, seed=seed, **{**dict(proprio=False, image=True), **overrides})
+    return DMC(task, seed=seed, repeat=repeat, **{**dict(proprio=False, image=True), **overrides})
 
 
-def _bsuite(task, seed, **overrides):
+def _bsuite(task, seed, repeat, **overrides):
     from envs.bsuite import BSuite
 
-    return BSuite(task, **overrides)  # the bsuite id fixes the seed (bsuite's sweep)
+    _no_repeat("bsuite", repeat)
+    return BSuite(task, seed=seed, **overrides)
 
 
-def _crafter(task, seed, **overrides):
+def _crafter(task, seed, repeat, **overrides):
     from envs.crafter import Crafter
 
+    _no_repeat("crafter", repeat)
     return Crafter(task, seed=seed, **overrides)
 
 
-def _dmlab(task, seed, **overrides):
+def _dmlab(task, seed, repeat, **overrides):
     from envs.dmlab import DMLab
 
-    return DMLab(task, seed=seed, **overrides)
+    return DMLab(task, seed=seed, repeat=repeat, **overrides)
 
 
-def _minecraft(task, seed, **overrides):
+def _minecraft(task, seed, repeat, **overrides):
     from envs.minecraft import Minecraft
 
+    _no_repeat("minecraft", repeat)
     return Minecraft(task, seed=seed, **overrides)
 
 
-def _gym(task, seed, **overrides):
+def _gym(task, seed, repeat, **overrides):
     from envs.gym import Gym
 
+    _no_repeat("gym", repeat)
     return Gym(task, seed=seed, **overrides)
 
 
 SUITES = {
-    info.name: info
-    for info in (
-        SuiteInfo("atari100k", ATARI100K_GAMES, 4, 256, 110_000, 1, "200m", _atari100k, True),
-        SuiteInfo("atari200m", ATARI57_GAMES, 4, 32, 51_000_000, 16, "200m", _atari200m, True),
-        SuiteInfo("dmc_proprio", DMC_PROPRIO_TASKS, 1, 1024, 1_100_000, 16, "1m", _dmc_proprio, True),
-        SuiteInfo("dmc_vision", DMC_VISION_TASKS, 1, 256, 1_100_000, 16, "200m", _dmc_vision, True),
-        SuiteInfo("bsuite", BSUITE_EXPERIMENTS, 1, 1024, None, 1, "200m", _bsuite, True, resumable=False),
-        SuiteInfo("crafter", ("reward", "noreward"), 1, 512, 1_100_000, 1, "200m", _crafter, True),
-        SuiteInfo("dmlab", DMLAB30_LEVELS, 4, 32, 26_000_000, 16, "200m", _dmlab, False),
+    suite.name: suite
+    for suite in (
+        Suite("atari100k", ATARI100K_GAMES, _atari100k, repeat=4, train_ratio=256, steps=110_000, envs=1,
+              score_files=("atari100k",), task_prefix="atari_", normaliser="atari57_gamer",
+              # 4.4e5 frames are run; the protocol reports at 4e5 and discards later episodes (spec 7.4)
+              report_budget=400_000, reference_budget=400_000),
+        Suite("atari200m", ATARI57_GAMES, _atari200m, repeat=4, train_ratio=32, steps=51_000_000, envs=16,
+              score_files=("atari57",), task_prefix="atari_", normaliser="atari57_gamer",
+              report_budget=200_000_000),  # 2.04e8 frames are run, reported at 2e8
+        Suite("dmc_proprio", DMC_PROPRIO_TASKS, _dmc_proprio, train_ratio=1024, steps=1_100_000, envs=16,
+              size="1m", score_files=("dmc_proprio",), task_prefix="dmc_", score_range=(0.0, 1000.0)),
+        Suite("dmc_vision", DMC_VISION_TASKS, _dmc_vision, train_ratio=256, steps=1_100_000, envs=16,
+              score_files=("dmc_vision",), task_prefix="dmc_", score_range=(0.0, 1000.0)),
+        Suite("bsuite", BSUITE_EXPERIMENTS, _bsuite, train_ratio=1024, episode_budget=bsuite_episode_budget,
+              resumable=False, grid_tasks=bsuite_ids, open_tasks=True, score_files=("bsuite",),
+              task_prefix="bsuite_"),
+        Suite("crafter", ("reward", "noreward"), _crafter, train_ratio=512, steps=1_100_000,
+              grid_tasks=lambda: ("reward",), score_files=("crafter", "crafter_reward", "crafter_noreward"),
+              task_prefix="crafter_", report_budget=1_000_000),  # Crafter's benchmark budget is 1e6 steps
+        Suite("dmlab", DMLAB30_LEVELS, _dmlab, repeat=4, train_ratio=32, steps=26_000_000, envs=16,
+              installs_here=False, score_files=("dmlab30",), task_prefix="dmlab_", normaliser="dmlab30",
+              report_budget=100_000_000),  # 1.04e8 frames are run, reported at 1e8
         # Officially run until stopped (1e10); the published scores use 1e8 agent steps.
-        SuiteInfo("minecraft", ("diamond",), 1, 32, 100_000_000, 16, "200m", _minecraft, False),
+        Suite("minecraft", ("diamond",), _minecraft, train_ratio=32, steps=100_000_000, envs=16,
+              installs_here=False, needs_display=True, score_files=("minecraft_diamond",),
+              task_prefix="minecraft_"),
         # Not an official suite: small defaults for smoke runs on any Gymnasium id.
-        SuiteInfo("gym", (), 1, 512, 100_000, 1, "1m", _gym, True),
+        Suite("gym", (), _gym, train_ratio=512, steps=100_000, size="1m", open_tasks=True,
+              grid_tasks=lambda: ("CartPole-v1",), score_files=("gym",), task_prefix="gym_"),
     )
+}
+# Suites the published score files hold that no adapter here runs: compared, never trained.
+PUBLISHED_ONLY = {
+    "procgen": Suite("procgen", (), None, score_files=("procgen",), task_prefix="procgen_",
+                     normaliser="procgen_hard"),
 }
 
 
@@ -145,13 +199,12 @@ def _unknown(kind: str, name: str, valid) -> ValueError:
     return ValueError(f"Unknown {kind} {name!r}; valid: {', '.join(valid)}")
 
 
-def make(suite: str, task: str, seed: int = 0, **overrides) -> Env:
-    """Builds the env of `task` in `suite` with the official settings; `overrides` replace
-    adapter arguments (e.g. length=100 for short test episodes)."""
+def make(suite: str, task: str, seed: int = 0, repeat: int | None = None, **overrides) -> Env:
+    """Builds the env of `task` in `suite` with the official settings; `repeat` (default: the suite's)
+    is the action repeat, `overrides` replace adapter arguments (e.g. length=100 for short test episodes)."""
     if suite not in SUITES:
         raise _unknown("suite", suite, SUITES)
     info = SUITES[suite]
-    # bsuite ids are `<experiment>/<n>` and gym takes any registered id: their adapters check them.
-    if suite not in ("bsuite", "gym") and task not in info.tasks:
+    if not info.open_tasks and task not in info.tasks:
         raise _unknown(f"{suite} task", task, info.tasks)
-    return info.make_fn(task, seed, **overrides)
+    return info.make_fn(task, seed, info.repeat if repeat is None else repeat, **overrides)

@@ -14,11 +14,7 @@ from pipelines.runs import load_run_folder
 
 
 def load_all_runs(workflow_config: dict, run_folders: list, reference_files: list, problems: list) -> list:
-    suites = workflow_config["suites"]
-    repeats = {name: suite["repeat"] for name, suite in suites.items()}
-    report_budgets = {name: suite.get("report_budget") for name, suite in suites.items()}
-    runs = [load_run_folder(folder, workflow_config["method"], repeats, report_budgets, problems)
-            for folder in run_folders]
+    runs = [load_run_folder(folder, workflow_config["method"], problems) for folder in run_folders]
     runs = [run for run in runs if run is not None]
     for path in reference_files:
         runs += load_reference(path)

@@ -7,25 +7,21 @@ from pathlib import Path
 
 import yaml
 
+from envs import SUITES
 from pipelines.runs import load_run_folder
-
-# Official file prefixes where they differ from our suite names.
-FILE_PREFIX = {"atari200m": "atari57", "dmlab": "dmlab30", "minecraft": "minecraft_diamond"}
 
 
 def export(workflow_config: dict, run_folders: list, out_dir: Path) -> list:
-    suites = workflow_config["suites"]
-    repeats = {name: suite["repeat"] for name, suite in suites.items()}
     problems = []
     method = workflow_config["method"]
-    runs = [load_run_folder(folder, method, repeats, {}, problems) for folder in run_folders]
+    runs = [load_run_folder(folder, method, problems) for folder in run_folders]
     runs = [run for run in runs if run is not None]
     files = {}
     for run in runs:
         variants = {(other.size, other.train_ratio) for other in runs if other.suite == run.suite}
         # Several sizes or ratios in one suite (a scaling grid) need telling apart by name.
         method = run.method if len(variants) == 1 else f"{run.method}_{run.size}_ratio{run.train_ratio:g}"
-        files.setdefault(f"{FILE_PREFIX.get(run.suite, run.suite)}-{workflow_config['method']}", []).append({
+        files.setdefault(f"{SUITES[run.suite].score_files[0]}-{workflow_config['method']}", []).append({
             "task": run.task, "method": method, "seed": run.seed,
             "xs": run.steps.tolist(), "ys": run.scores.tolist(),
         })

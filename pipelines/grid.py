@@ -1,9 +1,11 @@
 """The run grid: one cell per (suite, task, seed, size, train_ratio), from the workflow config.
 
-Each `grid` block names one suite; every list it leaves out falls back to that suite's
-defaults in the config's `suites` section (the official budgets and ratios).
+Each `grid` block names one suite; every list it leaves out falls back to that suite's row in
+the registry (envs/registry.py: the official tasks, budgets, ratios and sizes).
 """
 import re
+
+from envs import SUITES
 
 
 def task_slug(task: str) -> str:
@@ -22,15 +24,15 @@ def grid_cells(config: dict) -> list[dict]:
     cells = {}
     for block in config["grid"]:
         suite = block["suite"]
-        defaults = config["suites"][suite]
-        for task in block.get("tasks", defaults["tasks"]):
-            for size in block.get("sizes", [defaults["size"]]):
-                for ratio in block.get("train_ratios", [defaults["train_ratio"]]):
+        defaults = SUITES[suite]
+        for task in block.get("tasks", defaults.default_tasks()):
+            for size in block.get("sizes", [defaults.size]):
+                for ratio in block.get("train_ratios", [defaults.train_ratio]):
                     for seed in block["seeds"]:
                         cell = {
                             "suite": suite, "task": task, "seed": seed, "size": size, "train_ratio": ratio,
-                            "steps": int(block.get("steps", defaults["steps"])),
-                            "envs": block.get("envs", defaults["envs"]),
+                            "steps": int(block.get("steps", defaults.steps)),
+                            "envs": block.get("envs", defaults.envs),
                         }
                         name = run_name(cell)
                         if name in cells and cells[name] != cell:

@@ -16,7 +16,6 @@ from rliable import library as rly  # noqa: E402
 
 from pipelines.tables import PAPER_METRICS, benchmark_name  # noqa: E402
 
-SIZES = ["1m", "12m", "25m", "50m", "100m", "200m", "400m"]
 PANELS_PER_PAGE = 30
 
 
@@ -120,7 +119,8 @@ def scaling_curves(aggregates: pd.DataFrame, out_dir: Path):
         axes[0, 0].text(0.5, 0.5, "no runs of our own yet", ha="center")
     for row, benchmark in zip(axes, benchmarks):
         frame = headline(ours, benchmark)
-        frame = frame.assign(size_index=frame["size"].map(SIZES.index))
+        sizes = sorted(frame["size"].unique(), key=lambda size: float(size.removesuffix("m")))  # 1m < 12m < ...
+        frame = frame.assign(size_index=frame["size"].map(sizes.index))
         for (by, x_column, axis) in (("train_ratio", "size_index", row[0]), ("size", "train_ratio", row[1])):
             for value, line in frame.sort_values(x_column).groupby(by):
                 errors = [line.value - line.ci_low, line.ci_high - line.value]
@@ -128,7 +128,7 @@ def scaling_curves(aggregates: pd.DataFrame, out_dir: Path):
             axis.set_title(benchmark, fontsize="small")
             axis.set_ylabel(frame.ylabel.iloc[0] if len(frame) else "", fontsize="x-small")
             axis.legend(fontsize="x-small")
-        row[0].set_xticks(range(len(SIZES)), SIZES)
+        row[0].set_xticks(range(len(sizes)), sizes)
         row[0].set_xlabel("model size")
         row[1].set_xscale("log", base=2)
         row[1].set_xlabel("train ratio")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from envs import PUBLISHED_ONLY, SUITES
 from pipelines.runs import Run
 
 # Pinned commits of the public repositories, so a download always gives the same bytes.
@@ -17,16 +18,8 @@ SCORES_COMMIT = "2411f7d136832378c0291c587cdbf2fca6506873"
 BASELINES_COMMIT = "f8817c4040cebada9bb9712554b0234c70c291d5"
 CRAFTER = "https://raw.githubusercontent.com/danijar/crafter/d751a98bbca8fd4494e67ea4326dca562f0800d4"
 
-# Score-file name prefix -> our suite name.
-FILE_SUITE = {
-    "atari100k": "atari100k", "atari57": "atari200m", "dmc_proprio": "dmc_proprio",
-    "dmc_vision": "dmc_vision", "dmlab30": "dmlab", "minecraft_diamond": "minecraft",
-    "procgen": "procgen", "crafter_reward": "crafter", "crafter_noreward": "crafter",
-}
-
-# Reported budgets where the protocol fixes one (spec 7.4: Atari100k reports at 400k frames
-# and discards later episodes); elsewhere a run counts up to the largest x of its task.
-REFERENCE_BUDGET = {"atari100k": 400_000}
+# Score-file name prefix -> the suite's row in the registry.
+FILE_SUITE = {prefix: suite for suite in [*SUITES.values(), *PUBLISHED_ONLY.values()] for prefix in suite.score_files}
 
 
 def source_url(relative_path: str) -> str:
@@ -49,14 +42,13 @@ def download(relative_path: str, destination: Path) -> None:
     partial.rename(destination)  # never leave a truncated file under the final name
 
 
-def file_suite(path: Path) -> str:
-    return FILE_SUITE[path.name.split("-")[0]]
-
-
 def load_score_file(path: Path) -> list[Run]:
     """Runs of one official `{task, method, seed, xs, ys}` json.gz file; null bins are dropped."""
     path = Path(path)
-    suite = file_suite(path)
+    suite = FILE_SUITE[path.name.split("-")[0]]
+    # Where the protocol fixes a reported budget (spec 7.4: Atari100k at 400k frames, later episodes
+    # discarded); elsewhere a run counts up to the largest x of its task.
+    budget = suite.reference_budget or math.nan
     with gzip.open(path, "rt") as stream:
         records = json.load(stream)
     runs = []
@@ -65,8 +57,8 @@ def load_score_file(path: Path) -> list[Run]:
         scores = np.array([math.nan if y is None else y for y in record["ys"]], dtype=float)
         keep = np.isfinite(scores)
         runs.append(Run(
-            suite=suite, task=record["task"], method=record["method"], seed=int(record["seed"]),
-            steps=steps[keep], scores=scores[keep], budget=REFERENCE_BUDGET.get(suite, math.nan),
+            suite=suite.name, task=record["task"], method=record["method"], seed=int(record["seed"]),
+            steps=steps[keep], scores=scores[keep], budget=budget,
         ))
     return runs
 

@@ -1,7 +1,8 @@
 """Load the project's own run folders into `Run` records, the form every score source takes.
 
 A run folder is self-describing: `config.yaml` says which run it is (suite, task, seed,
-size, train_ratio, steps); `scores.jsonl` holds one JSON line per finished episode.
+size, train_ratio, steps, repeat); `scores.jsonl` holds one JSON line per finished episode.
+The suite's row in the registry adds how the score files name its tasks and its report budget.
 """
 import json
 import math
@@ -11,12 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-# Reference score files name tasks `<prefix><task>`; a few of our suites share a prefix.
-TASK_PREFIX = {
-    "atari100k": "atari_", "atari200m": "atari_", "dmc_proprio": "dmc_", "dmc_vision": "dmc_",
-    "dmlab": "dmlab_", "minecraft": "minecraft_", "crafter": "crafter_", "bsuite": "bsuite_",
-    "gym": "gym_", "procgen": "procgen_",
-}
+from envs import SUITES
 
 
 @dataclass
@@ -37,9 +33,7 @@ class Run:
 
 def reference_task(suite: str, task: str) -> str:
     """Our (suite, short task) as the reference files name it."""
-    if suite.startswith("dmc_") and task.startswith("cup_"):
-        task = "ball_in_" + task  # the official adapter maps cup_* to dm_control's ball_in_cup
-    return TASK_PREFIX[suite] + task
+    return SUITES[suite].task_prefix + task
 
 
 def read_score_lines(path: Path, problems: list) -> list[dict]:
@@ -62,22 +56,24 @@ def read_score_lines(path: Path, problems: list) -> list[dict]:
     return episodes
 
 
-def load_run_folder(folder: Path, method: str, repeats: dict, report_budgets: dict, problems: list):
+def load_run_folder(folder: Path, method: str, problems: list):
     """A Run from one run folder, or None (reported) when it cannot say which run it is."""
     folder = Path(folder)
     try:
         config = yaml.safe_load((folder / "config.yaml").read_text())
         suite, task, seed = config["suite"], config["task"], int(config["seed"])
         size, ratio, steps = str(config["size"]), float(config["train_ratio"]), float(config["steps"])
+        # Run folders written before the repeat was recorded ran the suite's official one.
+        repeat = float(config.get("repeat", SUITES[suite].repeat))
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
         problems.append(f"{folder / 'config.yaml'}: skipped run, unreadable config ({error})")
         return None
     scores_path = folder / "scores.jsonl"
     episodes = read_score_lines(scores_path, problems) if scores_path.exists() else []
     log_keys = sorted({key for episode in episodes for key in episode if key.startswith("log/")})
-    budget = steps * float(config.get("repeat", repeats.get(suite, 1)))
-    if report_budgets.get(suite):
-        budget = min(budget, float(report_budgets[suite]))
+    budget = steps * repeat
+    if SUITES[suite].report_budget:
+        budget = min(budget, float(SUITES[suite].report_budget))
     return Run(
         suite=suite, task=reference_task(suite, task), method=method, seed=seed, size=size,
         train_ratio=ratio, budget=budget, source="ours",

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from envs import PUBLISHED_ONLY, SUITES
 from pipelines.runs import Run
 
 # Minecraft: an episode return above 11.5 means the diamond was collected (spec 6.7).
@@ -72,13 +73,10 @@ def diamond_found(run: Run) -> float:
 
 def normaliser(suite: str, task: str, baselines: dict):
     """(low, high) for min-max normalisation, or None where the suite reports raw returns."""
-    table = {"atari100k": "atari57_gamer", "atari200m": "atari57_gamer", "dmlab": "dmlab30",
-             "procgen": "procgen_hard"}.get(suite)
-    if table:
-        return tuple(baselines[table][task])
-    if suite.startswith("dmc_"):
-        return (0.0, 1000.0)  # DMC returns lie in [0, 1000]; used for IQM and optimality gap
-    return None
+    row = SUITES.get(suite) or PUBLISHED_ONLY[suite]
+    if row.normaliser:
+        return tuple(baselines[row.normaliser][task])
+    return row.score_range  # e.g. DMC returns lie in [0, 1000]; used for IQM and optimality gap
 
 
 def run_table(runs: list[Run], baselines: dict, bins: int, window_fraction: float) -> pd.DataFrame:

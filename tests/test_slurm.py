@@ -25,7 +25,7 @@ CLUSTER_SH = REPO / "scripts" / "slurm" / "cluster.sh"
 SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 LOCAL_PROFILE = REPO / "profiles" / "local"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-# The workflow's `python` is this interpreter, as under `make test`, and `python -m agent.train` works
+# The workflow's `python` is this interpreter, as under `make test`, and `python -m training.train` works
 # from any working folder, as after `pip install -e .`.
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
 # The plugin waits 40 s before its first status check and polls slowly by default.
@@ -33,11 +33,11 @@ FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-betw
 
 GYM_CELL = {"suite": "gym", "tasks": ["CartPole-v1"], "seeds": [0], "sizes": ["1m"], "train_ratios": [32]}
 needs_project_workflow = pytest.mark.skipif(
-    not ((REPO / "agent" / "train.py").exists() and (REPO / "Snakefile").exists()),
-    reason="needs the project's agent/train.py and Snakefile; the stand-in workflow tests the same mechanism",
+    not ((REPO / "training" / "train.py").exists() and (REPO / "Snakefile").exists()),
+    reason="needs the project's training/train.py and Snakefile; the stand-in workflow tests the same mechanism",
 )
 
-# A stand-in for `python -m agent.train`, with the same contract: resumable from its --logdir, and on
+# A stand-in for `python -m training.train`, with the same contract: resumable from its --logdir, and on
 # SIGTERM or SIGUSR1 (scancel, preemption, the profile's time-limit signal) it checkpoints and exits.
 # `total` sums seed * step over every step, so a step skipped or counted twice changes the result.
 STAND_IN_TRAIN = """

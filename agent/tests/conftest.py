@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from agent.spaces import Space
+from spaces import Space
 
 STEP_SPACES = dict(reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool), is_terminal=Space(bool))
 

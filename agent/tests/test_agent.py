@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from agent.agent import Agent, resolve_precision
+from agent.agent import Agent
 from agent.config import make_config
-from agent.spaces import Space
+from agent.hardware import resolve_precision
 from agent.tests.conftest import random_batch
+from spaces import Space
 
 
 def make_agent(spaces, obs, act, size="1m", **overrides):
@@ -114,7 +115,7 @@ def test_bfloat16_autocast_runs(spaces):
 
 
 def test_auto_precision_is_bfloat16_only_where_its_matmuls_are_faster(monkeypatch):
-    import agent.agent as module
+    import agent.hardware as module
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(module, "cpu_has_bfloat16", lambda: True)

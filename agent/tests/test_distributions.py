@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symexp, symlog, twohot, twohot_bins
+from agent.distributions import BoundedNormal, OneHotCategorical, TwoHot, symexp, symlog, twohot_bins, twohot_neighbours
+from agent.tests.test_fast_paths import dense_twohot
 
 
 def test_symlog_symexp_values_and_inverse():
@@ -27,19 +28,19 @@ def test_bins_are_official_raw_space_bins():
 def test_twohot_weights_are_linear_in_raw_space():
     bins = twohot_bins(255)
     step = math.exp(20 / 127) - 1  # bins[128]
-    weights = twohot(torch.tensor(0.1), bins)
-    assert weights[127].item() == pytest.approx((step - 0.1) / step, rel=1e-5)
-    assert weights[128].item() == pytest.approx(0.1 / step, rel=1e-5)
-    assert weights.sum().item() == pytest.approx(1.0)
+    below, above, w_below, w_above = twohot_neighbours(torch.tensor([0.1]), bins)
+    assert (below.item(), above.item()) == (127, 128)
+    assert w_below.item() == pytest.approx((step - 0.1) / step, rel=1e-5)
+    assert w_above.item() == pytest.approx(0.1 / step, rel=1e-5)
     # Beyond the range: all weight on the end bin.
-    assert twohot(torch.tensor(1e10), bins)[-1].item() == 1.0
-    assert twohot(torch.tensor(-1e10), bins)[0].item() == 1.0
+    below, above, w_below, w_above = twohot_neighbours(torch.tensor([1e10, -1e10]), bins)
+    assert below.tolist() == above.tolist() == [254, 0] and (w_below + w_above).tolist() == [1.0, 1.0]
 
 
 def test_twohot_round_trip():
     bins = twohot_bins(255)
     targets = torch.tensor([-3000.0, -2.5, -0.01, 0.0, 0.3, 1.0, 7.7, 123456.0])
-    logits = twohot(targets, bins).log()  # the distribution that is exactly the two-hot target
+    logits = dense_twohot(targets, bins).log()  # the distribution that is exactly the two-hot target
     torch.testing.assert_close(TwoHot(logits, bins).mean(), targets, rtol=1e-5, atol=1e-6)
 
 

@@ -5,15 +5,15 @@ import pytest
 
 import envs
 from envs import dmlab
-from envs.tests import fake_deepmind_lab
 from envs.tests.conftest import check_obs
+from envs.tests.fakes import deepmind_lab_module
 
 
 @pytest.fixture
 def fake_lab(monkeypatch):
-    monkeypatch.setitem(sys.modules, "deepmind_lab", fake_deepmind_lab)
-    fake_deepmind_lab.created.clear()
-    return fake_deepmind_lab
+    module = deepmind_lab_module()
+    monkeypatch.setitem(sys.modules, "deepmind_lab", module)
+    return module
 
 
 def test_level_config_and_spaces(fake_lab):

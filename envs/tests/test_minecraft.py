@@ -6,7 +6,7 @@ import pytest
 import envs
 from envs import minecraft
 from envs.tests.conftest import check_obs
-from envs.tests.fake_minerl import ITEMS, FakeMineRLEnv
+from envs.tests.fakes import ITEMS, FakeMineRLEnv
 
 ACTION = {name: index for index, name in enumerate(minecraft.DIAMOND_ACTIONS)}
 

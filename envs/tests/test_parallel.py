@@ -1,41 +1,10 @@
 import functools
-import os
-import pathlib
 
 import numpy as np
 
 import envs
-from agent.spaces import Space
-from envs.base import Env, step_spaces
 from envs.parallel import BatchEnv
-
-
-class CountingEnv(Env):
-    """Observation = steps since reset. Crashes once at step `crash_at` when `marker` does not
-    exist yet (then creates it, so the restarted env runs normally)."""
-
-    def __init__(self, crash_at=None, how="raise", marker=None):
-        self.crash_at, self.how, self.marker = crash_at, how, marker
-        self.count = 0
-
-    @property
-    def obs_space(self):
-        return {"count": Space(np.int32), **step_spaces()}
-
-    @property
-    def act_space(self):
-        return {"action": Space(np.int32, (), 0, 2), "reset": Space(bool)}
-
-    def step(self, action):
-        self.count = 0 if action["reset"] else self.count + 1
-        if self.count == self.crash_at and not pathlib.Path(self.marker).exists():
-            pathlib.Path(self.marker).touch()
-            if self.how == "exit":
-                os._exit(3)  # the process dies without a word
-            raise RuntimeError("engine crashed")
-        first = bool(action["reset"])
-        return {"count": np.int32(self.count), "reward": np.float32(0.0 if first else 1.0),
-                "is_first": first, "is_last": False, "is_terminal": False}  # fmt: skip
+from envs.tests.fakes import CountingEnv
 
 
 def actions(n, reset=False):
@@ -61,14 +30,14 @@ def check_restart(tmp_path, how):
     ]
     batch = BatchEnv(make_fns, parallel=True)
     try:
-        assert batch.step(actions(2, reset=True))["count"].tolist() == [0, 0]
-        assert batch.step(actions(2))["count"].tolist() == [1, 1]
+        assert batch.step(actions(2, reset=True))["vector"][:, 0].tolist() == [0, 0]
+        assert batch.step(actions(2))["vector"][:, 0].tolist() == [1, 1]
         obs = batch.step(actions(2))  # the second env crashes here
         assert marker.exists()
         # The crashed slot starts a fresh episode; the healthy env goes on.
-        assert obs["count"].tolist() == [2, 0] and obs["is_first"].tolist() == [False, True]
+        assert obs["vector"][:, 0].tolist() == [2, 0] and obs["is_first"].tolist() == [False, True]
         assert obs["reward"].tolist() == [1.0, 0.0]
-        assert batch.step(actions(2))["count"].tolist() == [3, 1]
+        assert batch.step(actions(2))["vector"][:, 0].tolist() == [3, 1]
         assert [worker.restarts for worker in batch.envs] == [0, 1]
     finally:
         batch.close()

@@ -25,18 +25,11 @@ def test_suites_and_task_counts():
     assert set(registry.ATARI100K_GAMES) <= set(registry.ATARI57_GAMES)
 
 
-@pytest.mark.parametrize(
-    "suite, file, prefix",
-    [
-        ("atari100k", "atari100k-dreamerv3", "atari_"),
-        ("atari200m", "atari57-dreamerv3", "atari_"),
-        ("dmc_proprio", "dmc_proprio-dreamerv3", "dmc_"),
-        ("dmc_vision", "dmc_vision-dreamerv3", "dmc_"),
-        ("dmlab", "dmlab30-dreamerv3", "dmlab_"),
-    ],
-)
-def test_tasks_match_official_score_files(suite, file, prefix):
-    path = SCORES / f"{file}.json.gz"
+@pytest.mark.parametrize("suite", ["atari100k", "atari200m", "dmc_proprio", "dmc_vision", "dmlab"])
+def test_tasks_match_official_score_files(suite):
+    """The registry's tasks, score-file name and task prefix name exactly the published runs."""
+    prefix = envs.SUITES[suite].task_prefix
+    path = SCORES / f"{envs.SUITES[suite].score_files[0]}-dreamerv3.json.gz"
     if not path.exists():
         pytest.skip(f"{path} not on this machine")
     with gzip.open(path) as stream:
@@ -51,7 +44,7 @@ def test_official_run_settings():
         "atari200m": (4, 32, 51_000_000, 16, "200m", True),
         "dmc_proprio": (1, 1024, 1_100_000, 16, "1m", True),
         "dmc_vision": (1, 256, 1_100_000, 16, "200m", True),
-        "bsuite": (1, 1024, None, 1, "200m", False),
+        "bsuite": (1, 1024, envs.NO_STEP_LIMIT, 1, "200m", False),
         "crafter": (1, 512, 1_100_000, 1, "200m", True),
         "dmlab": (4, 32, 26_000_000, 16, "200m", True),
         "minecraft": (1, 32, 100_000_000, 16, "200m", True),
@@ -62,6 +55,14 @@ def test_official_run_settings():
         assert settings == values, name
     installs = {name for name, info in envs.SUITES.items() if info.installs_here}
     assert installs == set(envs.SUITES) - {"dmlab", "minecraft"}
+
+
+def test_action_repeat_reaches_the_adapter_or_is_refused():
+    pytest.importorskip("ale_py")
+    assert envs.make("atari100k", "pong").repeat == 4  # the suite's own
+    assert envs.make("atari100k", "pong", repeat=2).repeat == 2
+    with pytest.raises(ValueError, match="gym has no action repeat"):
+        envs.make("gym", "CartPole-v1", repeat=2)
 
 
 def test_unknown_suite_lists_suites():

@@ -30,7 +30,7 @@ RUNS = [
 def test_train_entry_point_writes_scores(tmp_path, suite, task, env_args, log_keys):
     logdir = tmp_path / "run"
     command = [
-        sys.executable, "-m", "agent.train", "--suite", suite, "--task", task, "--seed", "1",
+        sys.executable, "-m", "training.train", "--suite", suite, "--task", task, "--seed", "1",
         "--size", "1m", "--steps", "300", "--envs", "1", "--train-ratio", "16", "--logdir", str(logdir),
         "--device", "cpu", "--set", "train_fill=128", "batch_size=4", "batch_length=16", "threads=1",
         "log_every=2", f"env_args={json.dumps(env_args)}",

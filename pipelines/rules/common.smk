@@ -4,8 +4,22 @@ import os
 
 import yaml
 
+from agent.config import SIZES
+from envs import SUITES
 from pipelines.grid import grid_cells, run_name
 
+def check_names(config):
+    """Suite and size names the schema cannot know: they come from the registry and the presets."""
+    blocks = [(f"grid[{index}]", block) for index, block in enumerate(config["grid"])]
+    for where, block in blocks + [(f"suites.{name}", {"suite": name}) for name in config["suites"]]:
+        if block["suite"] not in SUITES:
+            raise ValueError(f"{where}: unknown suite {block['suite']!r}; valid: {', '.join(SUITES)}")
+        for size in block.get("sizes", []):
+            if size not in SIZES:
+                raise ValueError(f"{where}: unknown size {size!r}; valid: {', '.join(SIZES)}")
+
+
+check_names(config)
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
 RUN_PATTERN = "{suite}/{task}/{size}-ratio{train_ratio}/seed{seed}"
@@ -52,6 +66,6 @@ def grid_cell(wildcards):
 def train_resource(name):
     """A training resource: the suite's own setting, else the train default."""
     def lookup(wildcards):
-        suite_resources = config["suites"][wildcards.suite].get("resources", {})
+        suite_resources = config["suites"].get(wildcards.suite, {}).get("resources", {})
         return suite_resources.get(name, config["train"]["resources"][name])
     return lookup

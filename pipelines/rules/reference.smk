@@ -11,6 +11,8 @@ rule fetch_reference:
         "resources/reference/{path}",
     log:
         f"{RESULTS}/logs/fetch_reference/{{path}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fetch_reference/{{path}}.tsv"
     wildcard_constraints:
         path=r"dreamerv3-scores/[a-z0-9_]+-[a-z0-9_]+\.json\.gz|crafter/[a-z_]+-[a-z]+\.json|baselines\.yaml",
     retries: 2

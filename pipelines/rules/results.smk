@@ -20,6 +20,8 @@ rule workflow_config:
         f"{AGGREGATE}/workflow-config.yaml",
     log:
         f"{RESULTS}/logs/workflow_config.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/workflow_config.tsv"
     params:
         text=yaml.safe_dump(config, sort_keys=False),
     conda:
@@ -112,6 +114,8 @@ rule export:
         directory(f"{RESULTS}/export"),
     log:
         f"{RESULTS}/logs/export.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export.tsv"
     params:
         folders=lambda wildcards, input: [os.path.dirname(path) for path in input.runs],
     conda:
@@ -131,6 +135,8 @@ rule report:
         f"{RESULTS}/report.md",
     log:
         f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
     conda:
         "../../environment.yml"
     shell:

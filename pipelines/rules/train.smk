@@ -1,5 +1,5 @@
 # One training run per grid cell. The declared output is only done.json, written by
-# agent.train at the very end, so a failed or preempted job never deletes checkpoints,
+# training.train at the very end, so a failed or preempted job never deletes checkpoints,
 # replay or scores; running the same command on the same folder resumes the run.
 
 
@@ -16,8 +16,8 @@ rule train:
         envs=lambda wildcards: grid_cell(wildcards)["envs"],
         logdir=lambda wildcards, output: os.path.dirname(output[0]),
         device=config["train"]["device"],
-        # Minecraft renders through an X display even headless (inside its container).
-        display=lambda wildcards: "xvfb-run -a" if wildcards.suite == "minecraft" else "",
+        # e.g. Minecraft renders through an X display even headless (inside its container).
+        display=lambda wildcards: "xvfb-run -a" if SUITES[wildcards.suite].needs_display else "",
         overrides=" ".join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
         # torch.compile's cache (used with --set compile=...), shared by every run and job of the grid: only
         # the first run of each model shape compiles for minutes; the others, and requeued jobs on other
@@ -36,7 +36,7 @@ rule train:
         lambda wildcards: config.get(f"container_{wildcards.suite}", config["container_agent"])
     shell:
         'TORCHINDUCTOR_CACHE_DIR="${{TORCHINDUCTOR_CACHE_DIR:-{params.compile_cache}}}"'
-        " {params.display} python -m agent.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
+        " {params.display} python -m training.train --suite {wildcards.suite} --task '{params.task}' --seed {wildcards.seed}"
         " --size {wildcards.size} --train-ratio {wildcards.train_ratio} --steps {params.steps}"
         " --envs {params.envs} --logdir {params.logdir} --device {params.device} {params.overrides}"
         " > {log} 2>&1"

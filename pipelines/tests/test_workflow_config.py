@@ -3,6 +3,7 @@ import jsonschema
 import pytest
 import yaml
 
+from envs import SUITES
 from pipelines.tests.conftest import REFERENCE
 from pipelines.tests.workflow_helpers import REPO, job_counts, snakemake
 
@@ -44,10 +45,10 @@ def expected_train_jobs(name: str) -> int:
     config = merged_config(name)
     cells = set()
     for block in config["grid"]:
-        defaults = config["suites"][block["suite"]]
-        for task in block.get("tasks", defaults["tasks"]):
-            for size in block.get("sizes", [defaults["size"]]):
-                for ratio in block.get("train_ratios", [defaults["train_ratio"]]):
+        defaults = SUITES[block["suite"]]
+        for task in block.get("tasks", defaults.default_tasks()):
+            for size in block.get("sizes", [defaults.size]):
+                for ratio in block.get("train_ratios", [defaults.train_ratio]):
                     for seed in block["seeds"]:
                         cells.add((block["suite"], task, size, ratio, seed))
     return len(cells)

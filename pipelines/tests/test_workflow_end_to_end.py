@@ -15,8 +15,8 @@ OUTPUTS = ["tables/paper.md", "tables/paper.csv", "tables/aggregates.csv", "tabl
            "figures/performance_profiles.png", "report.md", "aggregate/problems.txt"]
 
 
-def agent_train_missing() -> bool:
-    probe = subprocess.run([sys.executable, "-c", "import agent.train"], cwd=REPO, capture_output=True)
+def training_train_missing() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import training.train"], cwd=REPO, capture_output=True)
     return probe.returncode != 0
 
 
@@ -48,8 +48,8 @@ def test_results_regenerate_from_logs_without_training(tmp_path, reference_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("agent") is None or agent_train_missing(),
-                    reason="needs the real training entry point: `python -c 'import agent.train'` fails")
+@pytest.mark.skipif(importlib.util.find_spec("training") is None or training_train_missing(),
+                    reason="needs the real training entry point: `python -c 'import training.train'` fails")
 def test_train_aggregate_plot_report_on_test_config(tmp_path, reference_dir, monkeypatch):
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)  # the rule's own default, not the caller's
     result = snakemake("--cores", "2", "--configfile", "config/test.yaml", local_settings(tmp_path),

@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from agent.checkpoint import Checkpoints
-from agent.logger import Logger
-from agent.tests.fake_agent import FakeAgent
-from agent.train import build_parser, main
+from training.checkpoint import Checkpoints
+from training.logger import Logger
+from training.tests.fakes import FakeAgent
+from training.train import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 CARTPOLE = ["--suite", "gym", "--task", "CartPole-v1", "--size", "1m", "--device", "cpu"]
@@ -49,6 +49,8 @@ def read_lines(path: Path) -> list[dict]:
         (["--size", "3m"], "valid presets"),
         (["--device", "cuda:7"], "--device cpu"),
         (["--set", "compile=true"], "compile must be one of off, steps, update"),
+        (["--envs", "0"], "envs must be at least 1"),
+        (["--set", "env_args={repeat: 2}"], "--set repeat=N"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, message):
@@ -62,11 +64,15 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, messag
     assert not logdir.exists()
 
 
-def test_unknown_task_fails_before_anything_is_written(tmp_path, capsys):
+@pytest.mark.parametrize("task, extra, message", [
+    ("NoSuchEnv-v0", [], "not registered"),
+    ("CartPole-v1", ["--set", "repeat=2"], "gym has no action repeat"),
+])
+def test_env_that_cannot_be_built_fails_before_anything_is_written(tmp_path, capsys, task, extra, message):
     logdir = tmp_path / "run"
-    argv = ["--suite", "gym", "--task", "NoSuchEnv-v0", "--logdir", str(logdir), "--device", "cpu"]
+    argv = ["--suite", "gym", "--task", task, "--logdir", str(logdir), "--device", "cpu", *extra]
     assert main(argv, agent_class=FakeAgent) == 2
-    assert "not registered" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert not logdir.exists()
 
 
@@ -103,6 +109,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     config = yaml.safe_load((logdir / "config.yaml").read_text())
     assert config["steps"] == 1500 and config["envs"] == 2 and config["deter"] == 512
     assert config["train_fill"] == 256 and config["replay_chunksize"] == 512  # one --set, two values
+    assert config["suite"] == "gym" and config["task"] == "CartPole-v1" and config["repeat"] == 1
     provenance = json.loads((logdir / "provenance.json").read_text())
     for key in ("git_commit", "git_dirty", "packages", "host", "device", "device_name", "torch_threads",
                 "python", "command", "container"):  # fmt: skip
@@ -244,7 +251,7 @@ def wait_for_checkpoint(process, logdir: Path, after_step: int, timeout: float =
 def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_path):
     """SIGKILL mid-run, restart, SIGTERM (exit 143 after a checkpoint), restart to the end."""
     logdir = tmp_path / "run"
-    command = [sys.executable, "-m", "agent.train", *CARTPOLE, *TINY, "--steps", "1000", "--logdir", str(logdir),
+    command = [sys.executable, "-m", "training.train", *CARTPOLE, *TINY, "--steps", "1000", "--logdir", str(logdir),
                "--set", "save_every=0.5", "--set", "log_every=0.5", "--set", "replay_chunksize=128"]  # fmt: skip
     run = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
 
@@ -254,14 +261,15 @@ def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_pa
     first.communicate()
     state, _ = Checkpoints(logdir / "checkpoints").load_latest()
     covered = (logdir / "scores.jsonl").read_bytes()[: state["log_sizes"]["scores.jsonl"]]
+    checkpoint_step = state["counters"]["step"]
     assert covered, "the checkpoint covers some episodes"
 
     second = subprocess.Popen(command, **run)
-    wait_for_checkpoint(second, logdir, after_step=state["step"] + 100)
+    wait_for_checkpoint(second, logdir, after_step=checkpoint_step + 100)
     second.send_signal(signal.SIGTERM)
     _, stderr = second.communicate(timeout=60)
     assert second.returncode == 128 + signal.SIGTERM, stderr
-    assert f"from step-{state['step']:012d}.pt" in stderr
+    assert f"from step-{checkpoint_step:012d}.pt" in stderr
     assert "replay steps loaded" in stderr and " 0 replay steps loaded" not in stderr
 
     third = subprocess.run(command, timeout=300, **run)

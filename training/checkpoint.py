@@ -70,3 +70,22 @@ class Checkpoints:
 
 def warn(text: str):
     print(f"WARNING: {text}", file=sys.stderr, flush=True)
+
+
+class Checkpoint:
+    """One checkpoint of registered parts: `register(name, save, load)`, where save() returns the part's
+    state and load(state) restores it. Parts are saved and restored in the order they were registered."""
+
+    def __init__(self, directory, keep: int = 2):
+        self.files = Checkpoints(directory, keep)
+        self.parts = {}
+
+    def register(self, name: str, save, load):
+        self.parts[name] = (save, load)
+
+    def save(self, step: int) -> Path:
+        return self.files.save({name: save() for name, (save, _) in self.parts.items()}, step)
+
+    def restore(self, state: dict):
+        for name, (_, load) in self.parts.items():
+            load(state[name])

@@ -1,7 +1,7 @@
 import pytest
 
 from agent.config import make_config
-from agent.ratio import Ratio
+from training.ratio import Ratio
 
 
 @pytest.mark.parametrize("train_ratio", [32, 256, 512, 1024, 1000, 4096, 100.5])

@@ -12,8 +12,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 # torch, numpy and every suite's engine; the ones not installed are left out.
-PACKAGES = ("torch", "numpy", "gymnasium", "ale-py", "dm-control", "mujoco", "bsuite", "crafter",
-            "minerl", "memory-maze")  # fmt: skip
+PACKAGES = ("torch", "numpy", "gymnasium", "ale-py", "dm-control", "mujoco", "bsuite", "crafter", "minerl")
 
 
 def git(*args) -> str | None:

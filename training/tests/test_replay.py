@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from agent.replay import Replay, split_stepid
+from training.replay import Replay, split_stepid
 
 
 def make_step(stream, index, is_first=False):

@@ -9,7 +9,7 @@ import pytest
 # order, 20 times; prints the minor page faults of the last 10 rounds (the first ones fill the heap).
 FAULTS = """
 import resource, sys, torch
-from agent.host import keep_freed_memory
+from training.host import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 for round in range(20):

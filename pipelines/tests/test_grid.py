@@ -1,0 +1,32 @@
+"""The run grid and the run folders read their suite facts from the registry (envs/registry.py), so a grid
+run and a hand-started `training.train` use the same official settings, and aggregation needs no
+workflow config to read a run folder."""
+from envs import SUITES
+from pipelines.grid import grid_cells
+from pipelines.runs import load_run_folder
+from pipelines.tests.conftest import write_run
+
+
+def test_a_block_without_lists_runs_the_suites_official_settings():
+    blocks = [{"suite": "atari100k", "seeds": [0]}, {"suite": "crafter", "seeds": [1], "steps": 50}]
+    cells = grid_cells({"grid": blocks})
+    atari = [cell for cell in cells if cell["suite"] == "atari100k"]
+    assert sorted(cell["task"] for cell in atari) == sorted(SUITES["atari100k"].tasks) and len(atari) == 26
+    assert {(cell["size"], cell["train_ratio"], cell["steps"], cell["envs"]) for cell in atari} == {
+        ("200m", 256, 110_000, 1)}
+    crafter = [cell for cell in cells if cell["suite"] == "crafter"]
+    assert crafter == [{"suite": "crafter", "task": "reward", "seed": 1, "size": "200m", "train_ratio": 512,
+                        "steps": 50, "envs": 1}]
+    bsuite = grid_cells({"grid": [{"suite": "bsuite", "seeds": [0]}]})
+    assert len(bsuite) == 468 and bsuite[0]["task"] == "bandit/0"
+
+
+def test_run_folder_budget_from_its_recorded_repeat_and_the_suites_report_budget(tmp_path):
+    episode = [{"step": 10, "episode/score": 1.0, "episode/length": 10}]
+    dmc = write_run(tmp_path / "dmc", "dmc_proprio", "walker_walk", 0, episode, steps=1000, repeat=2)
+    assert load_run_folder(dmc, "ours", []).budget == 2000  # the run's own repeat, not the suite's 1
+    atari = write_run(tmp_path / "atari", "atari100k", "pong", 0, episode, steps=110_000, repeat=4)
+    run = load_run_folder(atari, "ours", [])
+    assert run.budget == 400_000 and run.task == "atari_pong"  # 4.4e5 frames run, reported at 4e5
+    old = write_run(tmp_path / "old", "atari100k", "pong", 0, episode, steps=1000)  # no repeat recorded
+    assert load_run_folder(old, "ours", []).budget == 4000

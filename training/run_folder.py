@@ -1,0 +1,81 @@
+"""The run folder (--logdir) of one training run: what it holds, and the rules for reusing it.
+
+  config.yaml      the resolved config (suite, task, seed, repeat, steps, ...: what the pipeline reads)
+  provenance.json  code version, packages, host, device, container, command line (and each resume)
+  metrics.jsonl    averaged train metrics, episode averages, replay statistics, fps; every log_every s
+  scores.jsonl     one line per finished episode: episode/score, episode/length, log/... values
+  checkpoints/     the last two good checkpoints (training/checkpoint.py)
+  replay/          the replay as chunk files, saved with each checkpoint
+  done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
+
+A folder made with a different config is refused, except for the keys in MAY_DIFFER_ON_RESUME
+(they change speed or cadence, not results). Every write is atomic (temporary file + rename).
+Two processes on one folder are not yet kept apart: that lock belongs here.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from training.checkpoint import write_atomic
+from training.logger import FILES as LOG_FILES
+
+MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
+
+
+def config_as_dict(config) -> dict:
+    return json.loads(json.dumps(config.to_dict()))  # tuples become lists, as YAML reads them back
+
+
+class RunFolder:
+    def __init__(self, path: Path, config):
+        self.path = Path(path)
+        self.config = config
+        self.checkpoints = self.path / "checkpoints"
+        self.replay = self.path / "replay"
+
+    def config_error(self) -> str | None:
+        """An error message if the folder was made with a config that differs in a key that matters."""
+        path = self.path / "config.yaml"
+        if not path.exists():
+            return None
+        old, new = yaml.safe_load(path.read_text()), config_as_dict(self.config)
+        keys = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+        differing = [key for key in keys if key not in MAY_DIFFER_ON_RESUME]
+        if not differing:
+            return None
+        changes = "\n".join(f"  {key}: {old.get(key)!r} in the folder, {new.get(key)!r} now" for key in differing)
+        return (f"{self.path} holds a run with a different config:\n{changes}\n"
+                f"Use another --logdir for a new run, or the original values (see {path}) to resume it. "
+                f"Only {', '.join(MAY_DIFFER_ON_RESUME)} may change on resume.")
+
+    def finished(self) -> str | None:
+        """done.json's text if the run is finished."""
+        path = self.path / "done.json"
+        return path.read_text().strip() if path.exists() else None
+
+    def start(self, resumed: bool):
+        """Before the first write of a start: a fresh start deletes what an earlier, unfinished start
+        left behind without a usable checkpoint; then the config is written."""
+        if not resumed and (self.path / "config.yaml").exists():
+            for folder in (self.checkpoints, self.replay):
+                shutil.rmtree(folder, ignore_errors=True)
+            for name in LOG_FILES:
+                (self.path / name).unlink(missing_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path / "config.yaml",
+                     yaml.safe_dump(config_as_dict(self.config), sort_keys=False).encode())
+
+    def write_provenance(self, entry: dict, resumed_from: int | None):
+        """provenance.json: the first start's entry, then one entry per resume."""
+        path = self.path / "provenance.json"
+        if resumed_from is None or not path.exists():
+            provenance = {**entry, "resumes": []}
+        else:
+            provenance = json.loads(path.read_text())
+            provenance["resumes"].append({**entry, "resumed_from_step": resumed_from})
+        write_atomic(path, json.dumps(provenance, indent=2).encode())
+
+    def write_done(self, done: dict):
+        write_atomic(self.path / "done.json", json.dumps(done).encode())
