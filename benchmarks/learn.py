@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import envs
-from agent import train
+from training import train
 
 
 def random_policy_score(suite: str, task: str, episodes: int = 100, seed: int = 0) -> float:
