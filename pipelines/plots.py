@@ -32,8 +32,10 @@ DRAWING_CODE = [Path(__file__).with_name(name) for name in ("plots.py", "bootstr
 
 def save(figure, out_dir: Path, name: str):
     figure.tight_layout()
+    # The figure's extent with the legend above it, measured once for both files (as "tight" would).
+    bounds = figure.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
     for suffix in ("png", "pdf"):
-        figure.savefig(out_dir / f"{name}.{suffix}", dpi=120, bbox_inches="tight")  # keep the legend
+        figure.savefig(out_dir / f"{name}.{suffix}", dpi=120, bbox_inches=bounds)
     plt.close(figure)
 
 
@@ -56,10 +58,11 @@ def learning_curves(frame: pd.DataFrame, tasks: list, labels: list):
     standard deviation. `labels` are all of the benchmark's, so colours agree across pages."""
     palette = colours(labels)
     figure, axes = panel_grid(len(tasks))
+    per_bin = frame.groupby(["task", "label", "bin"]).agg(x=("x", "median"), mean=("score", "mean"),
+                                                          std=("score", "std"))
     for axis, task in zip(axes, tasks):
-        for label, run_curves in frame[frame.task == task].groupby("label"):
-            stats = run_curves.groupby("bin").agg(x=("x", "median"), mean=("score", "mean"),
-                                                  std=("score", "std")).dropna(subset=["mean"])
+        for label, stats in per_bin.loc[task].groupby(level="label"):
+            stats = stats.dropna(subset=["mean"])
             axis.plot(stats.x, stats["mean"], color=palette[label], marker=".", markersize=3)
             axis.fill_between(stats.x, stats["mean"] - stats["std"].fillna(0),
                               stats["mean"] + stats["std"].fillna(0), color=palette[label], alpha=0.2)
@@ -176,6 +179,12 @@ def figure_jobs(curves: pd.DataFrame, aggregates: pd.DataFrame, profiles: pd.Dat
     return jobs
 
 
+def drawing_order(jobs: list) -> list:
+    """The biggest figures first (most data points to draw), so that workers finish together."""
+    return sorted(jobs, key=lambda job: -sum(len(argument) for argument in job[2]
+                                             if isinstance(argument, pd.DataFrame)))
+
+
 def figure_key(name: str, arguments: tuple) -> str:
     """Hash of a figure's name, inputs, drawing code and matplotlib version."""
     digest = hashlib.sha256(f"{name} {matplotlib.__version__}".encode())
@@ -217,7 +226,7 @@ def render(name: str, draw, arguments: tuple, out_dir: Path, cache_dir) -> bool:
 def plot_all(curves: pd.DataFrame, aggregates: pd.DataFrame, profiles: pd.DataFrame, out_dir: Path, reps: int,
              workers: int = 1, cache_dir=None):
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = figure_jobs(curves, aggregates, profiles, reps)
+    jobs = drawing_order(figure_jobs(curves, aggregates, profiles, reps))
     progress("plots", f"{len(jobs)} figures, {workers} worker(s)")
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
         running = {pool.submit(render, name, draw, arguments, out_dir, cache_dir): name
