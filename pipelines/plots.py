@@ -31,12 +31,20 @@ DRAWING_CODE = [Path(__file__).with_name(name) for name in ("plots.py", "bootstr
 
 
 def save(figure, out_dir: Path, name: str):
-    figure.tight_layout()
+    fixed_layout(figure)
     # The figure's extent with the legend above it, measured once for both files (as "tight" would).
     bounds = figure.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
     for suffix in ("png", "pdf"):
         figure.savefig(out_dir / f"{name}.{suffix}", dpi=120, bbox_inches=bounds)
     plt.close(figure)
+
+
+def fixed_layout(figure):
+    """Margins and gaps in inches, enough for titles, tick and axis labels, instead of tight_layout,
+    whose measuring of every text costs a tenth of a page's drawing; the files are cropped to the content."""
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(left=0.6 / width, right=1 - 0.2 / width, bottom=0.5 / height, top=1 - 0.3 / height,
+                           wspace=0.45, hspace=0.5)
 
 
 def panel_grid(count: int, columns: int = 5, size: float = 2.6):
