@@ -1,8 +1,15 @@
 """Plots rule: learning curves per task (reference methods beside ours), aggregate curves
-with bootstrap bands, scaling curves and performance profiles, as PNG and PDF."""
+with bootstrap bands, scaling curves and performance profiles, as PNG and PDF.
+
+Drawing is most of the time (seconds per 30-panel page), so the figures are drawn side by side in
+worker processes, and a figure whose inputs and drawing code are unchanged is copied from a cache.
+"""
 import argparse
+import hashlib
 import math
+import shutil
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import matplotlib
@@ -12,18 +19,31 @@ matplotlib.use("Agg")  # files only; no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from rliable import library as rly  # noqa: E402
 
+from pipelines.bootstrap import interval_estimates  # noqa: E402
+from pipelines.progress import progress  # noqa: E402
 from pipelines.tables import PAPER_METRICS, benchmark_name  # noqa: E402
 
 PANELS_PER_PAGE = 30
+# The code a figure depends on: a change to any of these draws every figure afresh.
+DRAWING_CODE = [Path(__file__).with_name(name) for name in ("plots.py", "bootstrap.py", "tables.py")]
 
 
 def save(figure, out_dir: Path, name: str):
-    figure.tight_layout()
+    fixed_layout(figure)
+    # The figure's extent with the legend above it, measured once for both files (as "tight" would).
+    bounds = figure.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
     for suffix in ("png", "pdf"):
-        figure.savefig(out_dir / f"{name}.{suffix}", dpi=120, bbox_inches="tight")  # keep the legend
+        figure.savefig(out_dir / f"{name}.{suffix}", dpi=120, bbox_inches=bounds)
     plt.close(figure)
+
+
+def fixed_layout(figure):
+    """Margins and gaps in inches, enough for titles, tick and axis labels: tight_layout measures
+    every text first, about a sixth of a page's drawing time. The files are cropped to the content."""
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(left=0.6 / width, right=1 - 0.2 / width, bottom=0.5 / height, top=1 - 0.3 / height,
+                           wspace=0.45, hspace=0.5)
 
 
 def panel_grid(count: int, columns: int = 5, size: float = 2.6):
@@ -40,28 +60,24 @@ def colours(labels) -> dict:
     return {label: cycle[index % len(cycle)] for index, label in enumerate(sorted(labels))}
 
 
-def learning_curves(curves: pd.DataFrame, out_dir: Path):
-    """Mean over seeds of every task's binned curve, band = one standard deviation."""
-    curves = curves[curves.suite != "bsuite"]  # bsuite is judged by its own analysis, per experiment
-    for benchmark, frame in curves.groupby("benchmark"):
-        palette = colours(frame.label.unique())
-        tasks = sorted(frame.task.unique())
-        for page, start in enumerate(range(0, len(tasks), PANELS_PER_PAGE)):
-            chunk = tasks[start:start + PANELS_PER_PAGE]
-            figure, axes = panel_grid(len(chunk))
-            for axis, task in zip(axes, chunk):
-                for label, run_curves in frame[frame.task == task].groupby("label"):
-                    stats = run_curves.groupby("bin").agg(x=("x", "median"), mean=("score", "mean"),
-                                                          std=("score", "std")).dropna(subset=["mean"])
-                    axis.plot(stats.x, stats["mean"], color=palette[label], marker=".", markersize=3)
-                    axis.fill_between(stats.x, stats["mean"] - stats["std"].fillna(0),
-                                      stats["mean"] + stats["std"].fillna(0), color=palette[label], alpha=0.2)
-                axis.set_title(task.split("_", 1)[-1].replace("_", " "), fontsize="small")
-                axis.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
-                axis.tick_params(labelsize="x-small")
-            legend_from(figure, palette)
-            suffix = f"_{page + 1}" if len(tasks) > PANELS_PER_PAGE else ""
-            save(figure, out_dir, f"learning_curves_{benchmark}{suffix}")
+def learning_curves(frame: pd.DataFrame, tasks: list, labels: list):
+    """One page of a benchmark: per task the mean over seeds of the binned curves, band = one
+    standard deviation. `labels` are all of the benchmark's, so colours agree across pages."""
+    palette = colours(labels)
+    figure, axes = panel_grid(len(tasks))
+    per_bin = frame.groupby(["task", "label", "bin"]).agg(x=("x", "median"), mean=("score", "mean"),
+                                                          std=("score", "std"))
+    for axis, task in zip(axes, tasks):
+        for label, stats in per_bin.loc[task].groupby(level="label"):
+            stats = stats.dropna(subset=["mean"])
+            axis.plot(stats.x, stats["mean"], color=palette[label], marker=".", markersize=3)
+            axis.fill_between(stats.x, stats["mean"] - stats["std"].fillna(0),
+                              stats["mean"] + stats["std"].fillna(0), color=palette[label], alpha=0.2)
+        axis.set_title(task.split("_", 1)[-1].replace("_", " "), fontsize="small")
+        axis.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+        axis.tick_params(labelsize="x-small")
+    legend_from(figure, palette)
+    return figure
 
 
 def legend_from(figure, palette: dict):
@@ -70,7 +86,15 @@ def legend_from(figure, palette: dict):
                   bbox_to_anchor=(0.5, 1.0))
 
 
-def aggregate_curves(curves: pd.DataFrame, reps: int, out_dir: Path):
+def mean_over_tasks(per_task):
+    """Aggregate-curve statistic: one (batch, seeds, bins) array per task -> (batch, bins); seeds
+    averaged per task ignoring empty bins, then the mean over tasks."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty bins are all-NaN slices
+        return np.stack([np.nanmean(values, axis=1) for values in per_task], axis=1).mean(axis=1)
+
+
+def aggregate_curves(curves: pd.DataFrame, reps: int):
     """Per bin: seeds averaged per task, then the mean over tasks (normalised where a baseline
     exists, raw return elsewhere), with a stratified-bootstrap 95 % band."""
     curves = curves[curves.suite != "bsuite"]
@@ -82,23 +106,16 @@ def aggregate_curves(curves: pd.DataFrame, reps: int, out_dir: Path):
         column = "score_norm" if frame.score_norm.notna().any() else "score"
         for label, group in frame.groupby("label"):
             wide = group.pivot_table(index=["task", "seed"], columns="bin", values=column, dropna=False)
-            per_task = [part.to_numpy(float)[:, None, :] for _, part in wide.groupby(level="task")]
-
-            def mean_over_tasks(*arrays):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)  # empty bins are all-NaN slices
-                    return np.mean([np.nanmean(values, axis=0)[0] for values in arrays], axis=0)
-
-            point, interval = rly.get_interval_estimates({"curve": per_task}, mean_over_tasks, reps=reps,
-                                                         random_state=np.random.RandomState(0))
+            per_task = [part.to_numpy(float) for _, part in wide.groupby(level="task")]  # (seeds, bins) each
+            point, low, high = interval_estimates(per_task, mean_over_tasks, reps)
             xs = group.groupby("bin").x.median().to_numpy()
-            axis.plot(xs, point["curve"], color=palette[label], marker=".", markersize=3)  # lone bins show
-            axis.fill_between(xs, interval["curve"][0], interval["curve"][1], color=palette[label], alpha=0.2)
+            axis.plot(xs, point, color=palette[label], marker=".", markersize=3)  # lone bins show
+            axis.fill_between(xs, low, high, color=palette[label], alpha=0.2)
         axis.set_title(benchmark, fontsize="small")
         axis.set_ylabel("normalised score" if column == "score_norm" else "return", fontsize="small")
         axis.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     legend_from(figure, palette)
-    save(figure, out_dir, "aggregate_curves")
+    return figure
 
 
 def headline(aggregates: pd.DataFrame, benchmark: str) -> pd.DataFrame:
@@ -109,7 +126,7 @@ def headline(aggregates: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     return chosen.assign(ylabel=f"{quantity} ({protocol}, {metric})")
 
 
-def scaling_curves(aggregates: pd.DataFrame, out_dir: Path):
+def scaling_curves(aggregates: pd.DataFrame):
     """Our runs only: score against model size (one line per ratio) and against train ratio."""
     ours = aggregates[aggregates.source == "ours"]
     benchmarks = sorted(ours.benchmark.unique())
@@ -132,10 +149,10 @@ def scaling_curves(aggregates: pd.DataFrame, out_dir: Path):
         row[0].set_xlabel("model size")
         row[1].set_xscale("log", base=2)
         row[1].set_xlabel("train ratio")
-    save(figure, out_dir, "scaling")
+    return figure
 
 
-def performance_profiles(profiles: pd.DataFrame, out_dir: Path):
+def performance_profiles(profiles: pd.DataFrame):
     benchmarks = sorted(profiles.benchmark.unique())
     figure, axes = panel_grid(max(1, len(benchmarks)), columns=4, size=3.2)
     palette = colours(profiles.label.unique())
@@ -148,7 +165,83 @@ def performance_profiles(profiles: pd.DataFrame, out_dir: Path):
         axis.set_title(benchmark, fontsize="small")
         axis.set_ylabel("fraction of runs > τ", fontsize="small")
     legend_from(figure, palette)
-    save(figure, out_dir, "performance_profiles")
+    return figure
+
+
+def figure_jobs(curves: pd.DataFrame, aggregates: pd.DataFrame, profiles: pd.DataFrame, reps: int) -> list:
+    """Every figure as (name, drawing function, its arguments); each can be drawn on its own."""
+    jobs = []
+    by_task = curves[curves.suite != "bsuite"]  # bsuite is judged by its own analysis, per experiment
+    for benchmark, frame in by_task.groupby("benchmark"):
+        labels = sorted(frame.label.unique())
+        tasks = sorted(frame.task.unique())
+        starts = range(0, len(tasks), PANELS_PER_PAGE)
+        for page, start in enumerate(starts, 1):
+            chunk = tasks[start:start + PANELS_PER_PAGE]
+            suffix = f"_{page}" if len(starts) > 1 else ""
+            jobs.append((f"learning_curves_{benchmark}{suffix}", learning_curves,
+                         (frame[frame.task.isin(chunk)], chunk, labels)))
+    jobs.append(("aggregate_curves", aggregate_curves, (curves, reps)))
+    jobs.append(("scaling", scaling_curves, (aggregates,)))
+    jobs.append(("performance_profiles", performance_profiles, (profiles,)))
+    return jobs
+
+
+def drawing_order(jobs: list) -> list:
+    """The biggest figures first (most data points to draw), so that workers finish together."""
+    return sorted(jobs, key=lambda job: -sum(len(argument) for argument in job[2]
+                                             if isinstance(argument, pd.DataFrame)))
+
+
+def figure_key(name: str, arguments: tuple) -> str:
+    """Hash of a figure's name, inputs, drawing code and matplotlib version."""
+    digest = hashlib.sha256(f"{name} {matplotlib.__version__}".encode())
+    for path in DRAWING_CODE:
+        digest.update(path.read_bytes())
+    for argument in arguments:
+        if isinstance(argument, pd.DataFrame):
+            digest.update(repr(list(argument.columns)).encode())
+            digest.update(pd.util.hash_pandas_object(argument, index=False).to_numpy().tobytes())
+        else:
+            digest.update(repr(argument).encode())
+    return digest.hexdigest()[:16]
+
+
+def render(name: str, draw, arguments: tuple, out_dir: Path, cache_dir) -> bool:
+    """The figure as PNG and PDF in out_dir: copied from the cache when an unchanged one is there,
+    else drawn (and cached). Returns whether it was drawn."""
+    suffixes = (".png", ".pdf")
+    cached = {}
+    if cache_dir:
+        key = figure_key(name, arguments)
+        cached = {suffix: Path(cache_dir) / f"{name}.{key}{suffix}" for suffix in suffixes}
+    if cached and all(path.exists() for path in cached.values()):
+        for suffix, path in cached.items():
+            shutil.copyfile(path, out_dir / f"{name}{suffix}")
+        return False
+    save(draw(*arguments), out_dir, name)
+    if cached:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        for old in Path(cache_dir).glob(f"{name}.*"):  # earlier versions of this figure
+            old.unlink()
+        for suffix, path in cached.items():
+            partial = path.with_name(path.name + ".part")
+            shutil.copyfile(out_dir / f"{name}{suffix}", partial)
+            partial.rename(path)  # a crash never leaves a half-written figure in the cache
+    return True
+
+
+def plot_all(curves: pd.DataFrame, aggregates: pd.DataFrame, profiles: pd.DataFrame, out_dir: Path, reps: int,
+             workers: int = 1, cache_dir=None):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = drawing_order(figure_jobs(curves, aggregates, profiles, reps))
+    progress("plots", f"{len(jobs)} figures, {workers} worker(s)")
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+        running = {pool.submit(render, name, draw, arguments, out_dir, cache_dir): name
+                   for name, draw, arguments in jobs}
+        for number, done in enumerate(as_completed(running), 1):
+            how = "drawn" if done.result() else "unchanged, from the cache"
+            progress("plots", f"{number}/{len(jobs)} figures: {running[done]} ({how})")
 
 
 def main():
@@ -158,16 +251,14 @@ def main():
     parser.add_argument("--profiles", required=True)
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--bootstrap-reps", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1, help="figures drawn at the same time")
+    parser.add_argument("--cache-dir", help="folder of figures drawn before, reused while their inputs are unchanged")
     args = parser.parse_args()
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     curves = pd.read_csv(args.curves, dtype={"size": str})
     curves["benchmark"] = [benchmark_name(suite, task) for suite, task in zip(curves.suite, curves.task)]
     aggregates = pd.read_csv(args.aggregates, dtype={"size": str})
-    learning_curves(curves, out_dir)
-    aggregate_curves(curves, args.bootstrap_reps, out_dir)
-    scaling_curves(aggregates, out_dir)
-    performance_profiles(pd.read_csv(args.profiles), out_dir)
+    plot_all(curves, aggregates, pd.read_csv(args.profiles), Path(args.out_dir), args.bootstrap_reps, args.workers,
+             args.cache_dir)
 
 
 if __name__ == "__main__":

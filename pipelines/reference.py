@@ -1,6 +1,7 @@
 """The published reference runs: where to download them, and how to read them into `Run` records."""
 import argparse
 import gzip
+import hashlib
 import json
 import math
 import urllib.request
@@ -42,22 +43,54 @@ def download(relative_path: str, destination: Path) -> None:
     partial.rename(destination)  # never leave a truncated file under the final name
 
 
-def load_score_file(path: Path) -> list[Run]:
-    """Runs of one official `{task, method, seed, xs, ys}` json.gz file; null bins are dropped."""
+def read_score_file(path: Path) -> dict:
+    """An official `{task, method, seed, xs, ys}` json.gz file as flat arrays: task, method and seed
+    per record, its number of points (`lengths`), and all records' xs and ys one after another
+    (a null y is NaN)."""
+    with gzip.open(path, "rt") as stream:
+        records = json.load(stream)
+    return {
+        "task": np.array([record["task"] for record in records]),
+        "method": np.array([record["method"] for record in records]),
+        "seed": np.array([int(record["seed"]) for record in records]),
+        "lengths": np.array([len(record["xs"]) for record in records]),
+        "xs": np.array([x for record in records for x in record["xs"]], dtype=float),
+        "ys": np.array([y for record in records for y in record["ys"]], dtype=float),  # None -> NaN
+    }
+
+
+def cached_score_file(path: Path, cache_dir: Path) -> dict:
+    """read_score_file through a cache of .npz files named by the source's content hash, so a changed
+    or replaced source is read afresh; parsing the JSON takes seconds, loading the arrays milliseconds."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    cached = cache_dir / f"{path.name}.{digest}.npz"
+    if cached.exists():
+        with np.load(cached, allow_pickle=False) as arrays:
+            return dict(arrays)
+    arrays = read_score_file(path)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(cached.stem + ".part.npz")
+    np.savez(partial, **arrays)
+    partial.rename(cached)  # a crash never leaves a truncated cache under the final name
+    return arrays
+
+
+def load_score_file(path: Path, cache_dir: Path | None = None) -> list[Run]:
+    """Runs of one official score file (cached in `cache_dir` when given); null bins are dropped."""
     path = Path(path)
     suite = FILE_SUITE[path.name.split("-")[0]]
     # Where the protocol fixes a reported budget (spec 7.4: Atari100k at 400k frames, later episodes
     # discarded); elsewhere a run counts up to the largest x of its task.
     budget = suite.reference_budget or math.nan
-    with gzip.open(path, "rt") as stream:
-        records = json.load(stream)
+    arrays = cached_score_file(path, Path(cache_dir)) if cache_dir else read_score_file(path)
+    ends = np.cumsum(arrays["lengths"])
     runs = []
-    for record in records:
-        steps = np.array(record["xs"], dtype=float)
-        scores = np.array([math.nan if y is None else y for y in record["ys"]], dtype=float)
+    for task, method, seed, steps, scores in zip(arrays["task"], arrays["method"], arrays["seed"],
+                                                 np.split(arrays["xs"], ends[:-1]),
+                                                 np.split(arrays["ys"], ends[:-1])):
         keep = np.isfinite(scores)
         runs.append(Run(
-            suite=suite.name, task=record["task"], method=record["method"], seed=int(record["seed"]),
+            suite=suite.name, task=str(task), method=str(method), seed=int(seed),
             steps=steps[keep], scores=scores[keep], budget=budget,
         ))
     return runs
@@ -77,9 +110,9 @@ def load_crafter_file(path: Path) -> list[Run]:
     return runs
 
 
-def load_reference(path: Path) -> list[Run]:
+def load_reference(path: Path, cache_dir: Path | None = None) -> list[Run]:
     path = Path(path)
-    return load_crafter_file(path) if path.suffix == ".json" else load_score_file(path)
+    return load_crafter_file(path) if path.suffix == ".json" else load_score_file(path, cache_dir)
 
 
 def load_baselines(path: Path) -> dict:

@@ -48,11 +48,14 @@ def window_score(run: Run, fraction: float) -> float:
 def binned_curve(run: Run, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Right bin edges and the mean score per bin (NaN where no episode ended)."""
     edges = np.linspace(0.0, run.budget, bins + 1)
+    bin_of = np.searchsorted(edges, run.steps, side="left") - 1  # (episodes,) edges[i] < step <= edges[i + 1]
+    order = np.argsort(bin_of, kind="stable")  # grouped by bin, each bin's episodes in logged order
+    grouped = run.scores[order]
+    starts = np.searchsorted(bin_of[order], np.arange(bins + 1))  # bin i: grouped[starts[i]:starts[i + 1]]
     values = np.full(bins, math.nan)
-    for index, (left, right) in enumerate(zip(edges[:-1], edges[1:])):
-        inside = (run.steps > left) & (run.steps <= right)
-        if inside.any():
-            values[index] = run.scores[inside].mean()
+    for index in np.flatnonzero(np.diff(starts)):
+        # The same pairwise sum as ndarray.mean, without its per-call overhead (~200k bins in the paper).
+        values[index] = np.add.reduce(grouped[starts[index]:starts[index + 1]]) / (starts[index + 1] - starts[index])
     return edges[1:], values
 
 
@@ -101,19 +104,19 @@ def run_table(runs: list[Run], baselines: dict, bins: int, window_fraction: floa
 
 def curve_table(runs: list[Run], baselines: dict, bins: int) -> pd.DataFrame:
     """Binned learning curve of every run (long format), raw and normalised."""
-    frames = []
-    for run in runs:
-        xs, ys = binned_curve(run, bins)
-        bounds = normaliser(run.suite, run.task, baselines)
-        low, high = bounds if bounds else (math.nan, math.nan)
-        frames.append(pd.DataFrame({
-            "suite": run.suite, "task": run.task, "method": run.method, "size": run.size,
-            "train_ratio": run.train_ratio, "label": run_label(run), "seed": run.seed,
-            "source": run.source, "bin": np.arange(bins), "x": xs, "score": ys,
-            "score_norm": (ys - low) / (high - low),
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=VARIANT + ["seed", "source", "bin", "x", "score", "score_norm"])
+    if not runs:
+        return pd.DataFrame(columns=VARIANT + ["seed", "source", "bin", "x", "score", "score_norm"])
+    curves = [binned_curve(run, bins) for run in runs]
+    bounds = [normaliser(run.suite, run.task, baselines) or (math.nan, math.nan) for run in runs]
+    low, high = (np.repeat(values, bins) for values in zip(*bounds))  # (runs * bins,) each
+    scores = np.concatenate([ys for _, ys in curves])
+    names = pd.DataFrame([{
+        "suite": run.suite, "task": run.task, "method": run.method, "size": run.size,
+        "train_ratio": run.train_ratio, "label": run_label(run), "seed": run.seed, "source": run.source,
+    } for run in runs])
+    return names.loc[names.index.repeat(bins)].reset_index(drop=True).assign(
+        bin=np.tile(np.arange(bins), len(runs)), x=np.concatenate([xs for xs, _ in curves]), score=scores,
+        score_norm=(scores - low) / (high - low))
 
 
 def bsuite_results_frame(run: Run) -> pd.DataFrame:

@@ -1,21 +1,20 @@
 """Tables rule: per-run scores -> the paper's aggregates, IQM and optimality gap with
-stratified-bootstrap 95 % intervals (rliable), performance profiles, per-task scores.
+stratified-bootstrap 95 % intervals (rliable's method), performance profiles, per-task scores.
 
 Every aggregate is computed from one "score set": for one benchmark, method variant
 (label), protocol and quantity, the per-run values grouped by task.
 """
 import argparse
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rliable import library as rly
 from scipy import stats
 
-# rliable still hands arch a RandomState; arch's deprecation notice would flood the logs.
-warnings.filterwarnings("ignore", category=FutureWarning, module="arch")
+from pipelines.bootstrap import interval_estimates
+from pipelines.progress import progress
+
 # Quantities bounded by 0 (no skill) and 1 (the reference level), where capping, the
 # optimality gap and performance profiles are meaningful.
 NORMALISED = ("normalised", "crafter score / 100", "diamond rate", "bsuite score")
@@ -69,33 +68,41 @@ def metric_names(quantity: str) -> list[str]:
 
 
 def metric_values(quantity: str):
-    """The aggregate function rliable bootstraps: per-task arrays of seed scores -> metric vector."""
-    def compute(*per_task):
-        task_means = np.array([values.mean() for values in per_task])
-        everything = np.concatenate([values.ravel() for values in per_task])
-        result = [task_means.mean(), np.median(task_means), stats.trim_mean(everything, 0.25)]
+    """The statistic the bootstrap takes: one (batch, runs) array per task -> (batch, metrics)."""
+    def compute(per_task):
+        task_means = np.stack([values.mean(axis=1) for values in per_task], axis=1)  # (batch, tasks)
+        everything = np.concatenate(per_task, axis=1)  # (batch, all runs)
+        result = [task_means.mean(axis=1), np.median(task_means, axis=1),
+                  stats.trim_mean(everything, 0.25, axis=1)]
         if quantity in NORMALISED:
-            result += [np.minimum(task_means, 1.0).mean(), np.maximum(1.0 - everything, 0.0).mean()]
-        return np.array(result)
+            result += [np.minimum(task_means, 1.0).mean(axis=1), np.maximum(1.0 - everything, 0.0).mean(axis=1)]
+        return np.stack(result, axis=1)
+    return compute
+
+
+def fraction_above(taus: np.ndarray):
+    """Performance profile statistic: one (batch, runs) array per task -> (batch, taus), task-weighted."""
+    def compute(per_task):
+        per_task_fractions = [(values[:, :, None] > taus).mean(axis=1) for values in per_task]  # (batch, taus)
+        return np.stack(per_task_fractions, axis=2).mean(axis=2)
     return compute
 
 
 def per_task_arrays(group: pd.DataFrame) -> list[np.ndarray]:
-    # rliable takes one (runs, 1) array per task, so tasks may have different seed counts.
-    return [part.value.to_numpy(float)[:, None] for _, part in group.groupby("task")]
+    # One (runs,) array per task, as tasks may have different seed counts.
+    return [part.value.to_numpy(float) for _, part in group.groupby("task")]
 
 
 def aggregate_table(sets: pd.DataFrame, reps: int) -> pd.DataFrame:
     rows = []
-    for key, group in sets.groupby(GROUP, dropna=False):
+    groups = sets.groupby(GROUP, dropna=False)
+    for number, (key, group) in enumerate(groups, 1):
+        progress("tables", f"aggregates {number}/{groups.ngroups}: {key[0]} {key[1]} ({key[-2]}, {key[-1]})")
         arrays = per_task_arrays(group)
-        compute = metric_values(key[-1])
-        points, intervals = rly.get_interval_estimates(
-            {"scores": arrays}, compute, reps=reps, random_state=np.random.RandomState(0))
+        points, lows, highs = interval_estimates(arrays, metric_values(key[-1]), reps)
         for index, metric in enumerate(metric_names(key[-1])):
-            rows.append(dict(zip(GROUP, key), metric=metric, value=points["scores"][index],
-                             ci_low=intervals["scores"][0, index], ci_high=intervals["scores"][1, index],
-                             tasks=len(arrays), runs=len(group)))
+            rows.append(dict(zip(GROUP, key), metric=metric, value=points[index], ci_low=lows[index],
+                             ci_high=highs[index], tasks=len(arrays), runs=len(group)))
     columns = GROUP + ["metric", "value", "ci_low", "ci_high", "tasks", "runs"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -104,18 +111,14 @@ def profile_table(sets: pd.DataFrame, reps: int, points: int = 41) -> pd.DataFra
     """Performance profiles (fraction of runs above tau, task-weighted) of normalised window scores."""
     rows = []
     chosen = sets[(sets.protocol.isin(["window", "all episodes"])) & sets.quantity.isin(NORMALISED)]
-    for key, group in chosen.groupby(GROUP, dropna=False):
+    groups = chosen.groupby(GROUP, dropna=False)
+    for number, (key, group) in enumerate(groups, 1):
+        progress("tables", f"profiles {number}/{groups.ngroups}: {key[0]} {key[1]} ({key[-2]}, {key[-1]})")
         taus = np.linspace(0.0, max(1.0, float(group.value.max())), points)
-
-        def fraction_above(*per_task, taus=taus):
-            return np.array([np.mean([np.mean(values > tau) for values in per_task]) for tau in taus])
-
-        estimates, intervals = rly.get_interval_estimates(
-            {"scores": per_task_arrays(group)}, fraction_above, reps=reps,
-            random_state=np.random.RandomState(0))
+        estimates, lows, highs = interval_estimates(per_task_arrays(group), fraction_above(taus), reps)
         for index, tau in enumerate(taus):
-            rows.append(dict(zip(GROUP, key), tau=tau, fraction=estimates["scores"][index],
-                             ci_low=intervals["scores"][0, index], ci_high=intervals["scores"][1, index]))
+            rows.append(dict(zip(GROUP, key), tau=tau, fraction=estimates[index], ci_low=lows[index],
+                             ci_high=highs[index]))
     return pd.DataFrame(rows, columns=GROUP + ["tau", "fraction", "ci_low", "ci_high"])
 
 
@@ -148,7 +151,7 @@ def markdown(aggregates: pd.DataFrame) -> str:
                              + " · " + frame.metric)
         table = frame.pivot_table(index="row", columns="label", values="cell", aggfunc="first")
         sections.append(f"## {benchmark}\n\n{table.to_markdown()}\n")
-    header = "Point estimates with stratified-bootstrap 95 % intervals (rliable).\n\n"
+    header = "Point estimates with stratified-bootstrap 95 % intervals (rliable's method).\n\n"
     return header + "\n".join(sections)
 
 

@@ -1,7 +1,10 @@
 # From finished runs (or copied-back logs) and the reference runs to tables, figures,
 # exported score files and a report. All cheap next to training, so they run locally.
+# Aggregation, tables and plots print their progress lines to the terminal as well as the log.
 AGGREGATE = f"{RESULTS}/aggregate"
 TABLES = f"{RESULTS}/tables"
+# Parsed reference files and drawn figures, reused while their inputs are unchanged.
+CACHE = f"{RESULTS}/cache"
 
 
 localrules:
@@ -48,12 +51,13 @@ rule aggregate:
     params:
         folders=lambda wildcards, input: [os.path.dirname(path) for path in input.runs],
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
+        cache=f"{CACHE}/reference",
     conda:
         "../../environment.yml"
     shell:
         "python -m pipelines.aggregate --workflow-config {input.config} --runs {params.folders:q}"
         " --reference {input.reference:q} --baselines {input.baselines:q} --out-dir {params.out_dir}"
-        " > {log} 2>&1"
+        " --reference-cache {params.cache} 2>&1 | tee {log}"
 
 
 rule tables:
@@ -78,7 +82,7 @@ rule tables:
         "../../environment.yml"
     shell:
         "python -m pipelines.tables --runs {input.runs} --bsuite {input.bsuite} --out-dir {params.out_dir}"
-        " --bootstrap-reps {params.reps} > {log} 2>&1"
+        " --bootstrap-reps {params.reps} 2>&1 | tee {log}"
 
 
 rule plots:
@@ -99,11 +103,15 @@ rule plots:
         f"{RESULTS}/benchmarks/plots.tsv"
     params:
         reps=config["aggregation"]["bootstrap_reps"],
+        cache=f"{CACHE}/figures",
+    # Figures are drawn side by side, one per thread; Snakemake lowers this to --cores where fewer.
+    threads: 4
     conda:
         "../../environment.yml"
     shell:
         "python -m pipelines.plots --curves {input.curves} --aggregates {input.aggregates}"
-        " --profiles {input.profiles} --out-dir {output} --bootstrap-reps {params.reps} > {log} 2>&1"
+        " --profiles {input.profiles} --out-dir {output} --bootstrap-reps {params.reps} --workers {threads}"
+        " --cache-dir {params.cache} 2>&1 | tee {log}"
 
 
 rule export:

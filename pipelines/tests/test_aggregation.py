@@ -12,6 +12,7 @@ import yaml
 from pipelines import scoring, tables
 from pipelines.aggregate import aggregate
 from pipelines.reference import load_baselines, load_reference
+from pipelines.runs import Run
 from pipelines.tests.conftest import REPO, catch_episodes, write_run
 
 
@@ -72,6 +73,42 @@ def test_dmc_proprio_mean_with_30_bins_matches_hand_computation(reference_dir):
     values = paper_values(reference_dir, ["dreamerv3-scores/dmc_proprio-dreamerv3.json.gz"])
     assert pick(values, "dmc_proprio", "return", "bins", "mean", "dreamerv3") == pytest.approx(
         np.mean(task_finals))
+
+
+def test_binned_curve_takes_episodes_in_any_logged_order():
+    # Spec 7.3: a bin is the mean of the episodes in (left, right], whatever order they were logged in.
+    rng = np.random.default_rng(0)
+    steps = rng.permutation(np.concatenate([rng.uniform(0, 300, 40), [0.0, 100.0, 200.0, 300.0, 301.0]]))
+    run = Run(suite="gym", task="gym_x", method="m", seed=0, steps=steps, scores=rng.normal(size=len(steps)),
+              budget=300.0)
+    xs, values = scoring.binned_curve(run, 3)
+    assert xs.tolist() == [100.0, 200.0, 300.0]
+    for value, (left, right) in zip(values, [(0, 100), (100, 200), (200, 300)]):
+        assert value == run.scores[(steps > left) & (steps <= right)].mean()
+
+
+def test_reference_cache_gives_the_parsed_runs_and_follows_a_changed_source(tmp_path):
+    source = tmp_path / "procgen-somemethod.json.gz"
+
+    def write_source(first_y):
+        records = [{"task": "procgen_coinrun", "method": "somemethod", "seed": seed, "xs": [1, 2, 3],
+                    "ys": [first_y, None, 3.5]} for seed in (0, 1)]
+        with gzip.open(source, "wt") as stream:
+            json.dump(records, stream)
+
+    def loaded():
+        return [(run.task, run.method, run.seed, run.steps.tolist(), run.scores.tolist())
+                for run in load_reference(source, tmp_path / "cache")]
+
+    write_source(1.25)
+    fresh = [(run.task, run.method, run.seed, run.steps.tolist(), run.scores.tolist())
+             for run in load_reference(source)]
+    assert fresh == [("procgen_coinrun", "somemethod", seed, [1.0, 3.0], [1.25, 3.5]) for seed in (0, 1)]
+    assert loaded() == fresh  # parsed, then written to the cache
+    assert loaded() == fresh  # read back from the cache
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    write_source(7.0)
+    assert [scores[0] for *_, scores in loaded()] == [7.0, 7.0]
 
 
 def test_crafter_reference_runs_score_as_published(reference_dir):

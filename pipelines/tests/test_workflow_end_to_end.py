@@ -1,6 +1,7 @@
 """The whole workflow: from copied-back logs (no training), and train -> report on config/test.yaml."""
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,10 @@ def test_results_regenerate_from_logs_without_training(tmp_path, reference_dir):
     result = snakemake("--cores", "2", "--configfile", "config/test.yaml", settings)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rule train" not in result.stderr
+    terminal = result.stdout + result.stderr  # progress shows while the steps run, not only in their logs
+    for step in ("aggregate: reference files 2/2", "tables: aggregates", "tables: profiles"):
+        assert step in terminal, step
+    assert re.search(r"plots: (\d+)/\1 figures", terminal), "the last figure's progress line"
     results = tmp_path / "results"
     for name in OUTPUTS:
         assert (results / name).exists(), name
