@@ -222,6 +222,19 @@ def test_build_script_builds_each_named_recipe_into_its_image(tmp_path):
     assert result.returncode == 1 and "no recipe containers/nosuch.def" in result.stderr
 
 
+
+@pytest.mark.parametrize(("release_date", "accepted"), [("Sat, 11 Jul 2026 10:16:37 UTC", True),
+                                                        ("Sat, 14 Nov 2026 10:00:00 UTC", False)])  # fmt: skip
+def test_a_substitute_mirror_stands_in_only_while_it_serves_the_snapshots_suite(tmp_path, release_date, accepted):
+    (tmp_path / "dists" / "bookworm").mkdir(parents=True)
+    (tmp_path / "dists" / "bookworm" / "Release").write_text(f"Origin: Debian\nDate: {release_date}\n")
+    agent = recipe(CONTAINERS / "agent.def")  # its snapshot: 2026-11-01
+    if accepted:
+        rootfs.check_substitute_mirror(agent, tmp_path.as_uri())
+    else:
+        with pytest.raises(rootfs.BuildError, match="no longer serves the snapshot's packages"):
+            rootfs.check_substitute_mirror(agent, tmp_path.as_uri())
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, as apptainer build without --fakeroot")
 
 # A recipe whose %post and %test report what they saw, and exit with the statuses given as build arguments.
