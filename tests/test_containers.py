@@ -6,8 +6,9 @@ containers/build.sh builds the SIF images where Apptainer is (its calls are chec
     make container-test     the `container` tests: build the agent image's root filesystem from
                             containers/agent.def, run its %test and the project's smoke tests inside it
 
-They need root, debootstrap and the package registries, and take about half an hour on 2 cores, so they
-are deselected by default (pyproject.toml). CONTAINER_BUILD_DIR keeps the root filesystem there.
+They need root, debootstrap and the package registries, and take about 15 minutes on 2 cores (README,
+"Containers"), so they are deselected by default (pyproject.toml). With CONTAINER_BUILD_DIR set, the
+root filesystem is built there and kept.
 """
 
 import importlib.util
