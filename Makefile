@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export MUJOCO_GL ?= egl
 
-.PHONY: run test lint venv
+.PHONY: run test lint venv container-test
 
 venv: $(VENV)/.pins-installed
 
@@ -31,3 +31,9 @@ test: venv
 
 lint: venv
 	$(PY) -m ruff check .
+
+# The agent image's root filesystem built from containers/agent.def without Apptainer (containers/rootfs.py),
+# with its %test and the project's smoke tests run inside. Root only; see README, "Containers".
+container-test: venv
+	command -v debootstrap >/dev/null || { apt-get update -q && apt-get install -y -q debootstrap; }
+	$(PY) -m pytest -m container -s --durations=0 tests/test_containers.py

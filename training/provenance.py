@@ -3,6 +3,7 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -13,6 +14,11 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 # torch, numpy and every suite's engine; the ones not installed are left out.
 PACKAGES = ("torch", "numpy", "gymnasium", "ale-py", "dm-control", "mujoco", "bsuite", "crafter", "minerl")
+# Inside an image built from containers/*.def: the pin file it was installed from, and its apt sources,
+# whose first line debootstrap wrote from the recipe's MirrorURL (a dated snapshot of the Debian archive).
+IMAGE_PIN_FILE = Path("/opt/dreamer/requirements.txt")
+IMAGE_APT_SOURCES = Path("/etc/apt/sources.list")
+DEBIAN_SNAPSHOT = re.compile(r"snapshot\.debian\.org/archive/debian/(\d{8}T\d{6}Z)")
 
 
 def git(*args) -> str | None:
@@ -33,19 +39,30 @@ def package_versions() -> dict:
     return versions
 
 
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 24), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
 def container() -> dict | None:
-    """The Apptainer/Singularity image this runs in, with the SHA-256 of the image file."""
+    """The Apptainer/Singularity image this runs in: its file's SHA-256, and which environment it holds
+    (the SHA-256 of its pin file, its apt sources and the Debian snapshot they name)."""
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
     if not image:
         return None
-    digest = None
-    if Path(image).is_file():  # a sandbox folder has no single file to hash
-        sha = hashlib.sha256()
-        with open(image, "rb") as file:
-            for block in iter(lambda: file.read(1 << 24), b""):
-                sha.update(block)
-        digest = "sha256:" + sha.hexdigest()
-    return {"image": image, "digest": digest}
+    sources = IMAGE_APT_SOURCES.read_text().splitlines() if IMAGE_APT_SOURCES.is_file() else []
+    sources = [line for line in sources if line.startswith("deb ")]
+    snapshots = {match for line in sources for match in DEBIAN_SNAPSHOT.findall(line)}
+    return {
+        "image": image,
+        "digest": sha256(image) if Path(image).is_file() else None,  # a sandbox folder has no single file
+        "pin_file_sha256": sha256(IMAGE_PIN_FILE) if IMAGE_PIN_FILE.is_file() else None,
+        "apt_sources": sources,
+        "debian_snapshot": snapshots.pop() if len(snapshots) == 1 else None,
+    }
 
 
 def device_name(device: str) -> str:
