@@ -8,6 +8,7 @@ Run folder (--logdir):
   provenance.json  code version, packages, host, device, container, command line (and each resume)
   metrics.jsonl    averaged train metrics, episode averages, replay statistics, fps; every log_every s
   scores.jsonl     one line per finished episode: episode/score, episode/length, log/... values
+  events.out.tfevents.*  the same lines for TensorBoard (agent/trackers.py; config key trackers)
   checkpoints/     the last two good checkpoints (agent, RNG states, counters, scheduler, log sizes)
   replay/          the replay as chunk files, saved with each checkpoint
   done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
@@ -47,10 +48,11 @@ from agent.logger import Logger
 from agent.provenance import collect as collect_provenance
 from agent.ratio import Ratio
 from agent.replay import Replay
+from agent.trackers import EVENT_FILES, check_trackers, open_trackers
 from envs.bsuite import episode_budget
 from envs.parallel import BatchEnv
 
-MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
+MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every", "trackers")
 NO_STEP_LIMIT = 10**15  # bsuite runs until its episode budget instead
 FLAGS = {"seed": "seed", "size": "size", "train_ratio": "train_ratio", "steps": "steps", "envs": "envs",
          "device": "device"}  # fmt: skip
@@ -107,6 +109,7 @@ def parse_args(argv):
         config = make_config(**values)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
         resolve_compile(config.compile)
+        check_trackers(config.trackers)  # e.g. wandb chosen but not installed
     except (KeyError, ValueError) as error:
         parser.error(error.args[0] if error.args else str(error))
     if config.envs < 1 or config.steps < 1:
@@ -141,8 +144,8 @@ def clear_run_state(logdir: Path):
     """Delete what an earlier, unfinished start of this run left behind."""
     for name in ("checkpoints", "replay"):
         shutil.rmtree(logdir / name, ignore_errors=True)
-    for name in LOG_FILES:
-        (logdir / name).unlink(missing_ok=True)
+    for path in [*(logdir / name for name in LOG_FILES), *logdir.glob(EVENT_FILES)]:
+        path.unlink(missing_ok=True)
 
 
 def write_provenance(logdir: Path, entry: dict, resumed_from: int | None):
@@ -303,7 +306,8 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     precision = resolve_precision(config.precision, torch.device(device)) or torch.float32
     write_provenance(logdir, collect_provenance(device, argv, str(precision).removeprefix("torch.")),
                      start_step if state else None)
-    logger = Logger(logdir, suite.repeat, config.steps, start_step)
+    logger = Logger(logdir, suite.repeat, config.steps, start_step,
+                    trackers=open_trackers(config, logdir, start_step * suite.repeat if state else None))
     if config.compile != "off":
         logger.message(f"compile={config.compile}: the first update waits for torch.compile (compile=update: "
                        f"about 17 minutes on 2 CPU cores) unless its cache {compile_cache_dir()} already holds "
@@ -396,6 +400,7 @@ def train(config, logdir: Path, agent_class, argv: list[str]) -> int:
     finally:
         stop.restore()
         driver.close()
+        logger.close()
     wall = wall_before + time.monotonic() - started
     done = {"step": step * suite.repeat, "agent_steps": step, "episodes": episodes, "wall_seconds": round(wall, 1)}
     write_atomic(logdir / "done.json", json.dumps(done).encode())
