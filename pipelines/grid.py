@@ -37,3 +37,9 @@ def grid_cells(config: dict) -> list[dict]:
                             raise ValueError(f"grid cell {name} is asked for twice with different budgets")
                         cells[name] = cell
     return list(cells.values())
+
+
+def train_resources(config: dict, suite: str) -> dict:
+    """What one train job of `suite` asks the scheduler for (runtime in minutes, mem_mb, gpu, cpus):
+    the suite's own `resources`, else the grid's `train: resources`."""
+    return {**config["train"]["resources"], **config["suites"][suite].get("resources", {})}

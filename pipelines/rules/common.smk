@@ -4,7 +4,7 @@ import os
 
 import yaml
 
-from pipelines.grid import grid_cells, run_name
+from pipelines.grid import grid_cells, run_name, train_resources
 
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
@@ -52,6 +52,5 @@ def grid_cell(wildcards):
 def train_resource(name):
     """A training resource: the suite's own setting, else the train default."""
     def lookup(wildcards):
-        suite_resources = config["suites"][wildcards.suite].get("resources", {})
-        return suite_resources.get(name, config["train"]["resources"][name])
+        return train_resources(config, wildcards.suite)[name]
     return lookup
