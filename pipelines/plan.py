@@ -234,19 +234,23 @@ def slurm_retries(profile: Path) -> int:
 
 def warnings_for(runs: list[dict], retries: int) -> list[str]:
     """Runs whose replay and process will not fit mem_mb, or that will not finish within their jobs."""
-    found = {}
+    found = {}  # (suite, kind) -> [the worst run, number of runs]
+
+    def add(key, run, measure):
+        worst, count = found.get(key, (run, 0))
+        found[key] = [max(worst, run, key=lambda r: r[measure]), count + 1]
+
     for run in runs:
-        cell, suite = run["cell"], run["cell"]["suite"]
+        suite = run["cell"]["suite"]
         if run["memory_bytes"] > run["mem_mb"] * 2**20:
-            key = (suite, "memory", run["mem_mb"])
-            found.setdefault(key, [run, 0])[1] += 1
+            add((suite, "memory"), run, "memory_bytes")
         jobs = math.ceil(run["seconds"] / 60 / run["runtime_minutes"])
         if jobs > 1 and (not SUITES[suite].resumable or jobs > retries + 1):
-            key = (suite, "time", cell["size"])
-            found.setdefault(key, [run, 0])[1] += 1
+            add((suite, "time"), run, "seconds")
     lines = []
-    for (suite, kind, _), (run, count) in found.items():
-        runs_text = f"{count} {suite} run{'s' if count > 1 else ''} (e.g. {run['cell']['task']} {run['cell']['size']})"
+    for (suite, kind), (run, count) in found.items():
+        runs_text = (f"{count} {suite} run{'s' if count > 1 else ''} (the worst: {run['cell']['task']} "
+                     f"{run['cell']['size']})")
         if kind == "memory":
             lines.append(f"{runs_text}: replay {run['replay_bytes'] / 1e9:.1f} GB + training process "
                          f"{(run['memory_bytes'] - run['replay_bytes']) / 1e9:.1f} GB will not fit mem_mb "

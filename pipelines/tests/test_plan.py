@@ -68,7 +68,7 @@ def test_updates_and_hours_follow_the_train_ratio_and_the_measured_update_time(t
     assert "Wall-clock with 2 runs at once" in output
     # The 25m update's memory (interpolated between 12m and 50m, 11.6 GiB) does not fit the default 4000 MB.
     assert [line for line in output.splitlines() if line.startswith("WARNING")] == [
-        next(line for line in output.splitlines() if "1 crafter run (e.g. reward 25m)" in line)]
+        next(line for line in output.splitlines() if "1 crafter run (the worst: reward 25m)" in line)]
 
 
 def test_warns_for_memory_and_for_runs_longer_than_their_jobs(tmp_path, capsys):
