@@ -49,7 +49,7 @@ class Config:
     threads: int = 0  # torch CPU threads; 0 = torch's default (one per core). 1 is faster for small
     #   models on cores shared with other jobs
     trackers: tuple = ("tensorboard",)  # where log lines are copied besides the jsonl files (agent/
-    #   trackers.py): "tensorboard" (event files in the run folder), "wandb" (offline), "mlflow" (a file
+    #   trackers.py): "tensorboard" (event files in the run folder), "wandb" (offline), "mlflow" (SQLite
     #   store in the run folder, or MLFLOW_TRACKING_URI); the last two need their package. () = none
 
     # --- Model size (spec 2.6; set by `size`, each still overridable) ---

@@ -15,6 +15,7 @@ MLflow run there (W&B and MLflow do not take steps that go back).
 """
 import numbers
 import os
+import time
 from pathlib import Path
 
 TRACKERS = ("tensorboard", "wandb", "mlflow")
@@ -30,8 +31,8 @@ def check_trackers(names):
         if name in names:
             try:
                 __import__(module)
-            except ImportError:
-                raise ValueError(f"trackers names {name}, but the {package} package is not installed: "
+            except ImportError as error:  # not installed, or installed without its own dependencies
+                raise ValueError(f"trackers names {name}, but the {package} package does not import ({error}): "
                                  f"`pip install {package}`, or leave {name} out of trackers") from None
 
 
@@ -96,19 +97,23 @@ class WandB:
 class MLflow:
     def __init__(self, logdir: Path, config):
         import mlflow
+        from mlflow.entities import Param
 
-        # A file store in the run folder unless MLFLOW_TRACKING_URI names a server.
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or (logdir / "mlruns").resolve().as_uri()
+        # A SQLite store in the run folder (MLflow 3 refuses its old file store) unless MLFLOW_TRACKING_URI
+        # names a server or database.
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(logdir / 'mlflow.db').resolve()}"
         self.client = mlflow.MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name("dreamerv3-bench")
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment("dreamerv3-bench")
         self.run_id = self.client.create_run(experiment_id, run_name=str(logdir)).info.run_id
-        for key, value in config.to_dict().items():
-            self.client.log_param(self.run_id, key, value)
+        self.client.log_batch(self.run_id, params=[Param(key, str(value)) for key, value in config.to_dict().items()])
 
     def log(self, step: int, values: dict):
-        for key, value in scalars(values).items():
-            self.client.log_metric(self.run_id, key, value, step=step)
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(key, value, now, step)
+                                                    for key, value in scalars(values).items()])
 
     def flush(self):
         pass  # each metric is stored as it is logged
