@@ -45,6 +45,13 @@ def run_markers():
     return [f"{folder}/{marker}" for folder in run_folders()]
 
 
+def evaluation_outputs():
+    """The evaluations the config asks for (`evaluate: episodes` above 0): one per run of the grid."""
+    if FROM_LOGS or config["evaluate"]["episodes"] == 0:
+        return []
+    return [f"{RUNS}/{name}/eval_scores.jsonl" for name in CELLS]
+
+
 def grid_cell(wildcards):
     return CELLS[RUN_PATTERN.format(**dict(wildcards.items()))]
 
