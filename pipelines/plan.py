@@ -180,19 +180,21 @@ def interpolate(size: str, measured: dict) -> float:
     return math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
 
 
+def cpu_update_cost(size: str, obs: str, measured: dict) -> tuple[float, float, str]:
+    """(seconds per update, peak MiB of the training process, "measured" or "interpolated") on CPU."""
+    if (size, obs) in measured:
+        return (*measured[(size, obs)], "measured")
+    same_obs = {name: value for (name, kind), value in measured.items() if kind == obs}
+    seconds = interpolate(size, {name: value[0] for name, value in same_obs.items()})
+    peak = interpolate(size, {name: value[1] for name, value in same_obs.items()})
+    return seconds, peak, "interpolated"
+
+
 def update_cost(device: str, size: str, obs: str, measured: dict) -> tuple[float, float, str]:
     """(seconds per update, peak MiB of a training process on CPU, where the seconds come from)."""
-    same_obs = {name: value for (name, kind), value in measured.items() if kind == obs}
-    if (size, obs) in measured:
-        seconds, peak = measured[(size, obs)]
-        source = "measured"
-    else:
-        seconds = interpolate(size, {name: value[0] for name, value in same_obs.items()})
-        peak = interpolate(size, {name: value[1] for name, value in same_obs.items()})
-        source = "interpolated"
+    seconds, peak, source = cpu_update_cost(size, obs, measured)
     if device == "cuda":
-        cpu_200m_image = (measured[("200m", "image")][0] if ("200m", "image") in measured else
-                          interpolate("200m", {n: v[0] for (n, k), v in measured.items() if k == "image"}))
+        cpu_200m_image = cpu_update_cost("200m", "image", measured)[0]
         seconds = max(CUDA_PLACEHOLDER_FLOOR, seconds * CUDA_PLACEHOLDER_200M_IMAGE / cpu_200m_image)
         source = "UNMEASURED placeholder"
     return seconds, peak, source
@@ -219,12 +221,11 @@ def plan_runs(config: dict, device: str) -> list[dict]:
         replay_bytes = per_step * min(run.replay_size, steps)
         process_bytes = peak_mib * 2**20 if device == "cpu" else CUDA_HOST_PROCESS_BYTES
         resources = train_resources(config, cell["suite"])
-        runs.append(dict(
-            cell=cell, steps=steps, updates=updates, seconds=updates * seconds_per_update + steps / ENV_SPEED[
-                cell["suite"]], seconds_per_update=seconds_per_update, source=source, obs=obs,
-            replay_bytes=replay_bytes, memory_bytes=replay_bytes + process_bytes,
-            runtime_minutes=resources["runtime"], mem_mb=resources["mem_mb"], gpus=resources["gpu"],
-        ))  # fmt: skip
+        seconds = updates * seconds_per_update + steps / ENV_SPEED[cell["suite"]]
+        runs.append(dict(cell=cell, steps=steps, updates=updates, seconds=seconds, obs=obs, source=source,
+                         seconds_per_update=seconds_per_update, replay_bytes=replay_bytes,
+                         memory_bytes=replay_bytes + process_bytes, runtime_minutes=resources["runtime"],
+                         mem_mb=resources["mem_mb"], gpus=resources["gpu"]))  # fmt: skip
     return runs
 
 
