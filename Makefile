@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export MUJOCO_GL ?= egl
 
-.PHONY: run test lint venv container-test
+.PHONY: run test lint venv plan container-test
 
 venv: $(VENV)/.pins-installed
 
@@ -28,6 +28,12 @@ run: venv
 test: venv
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m ruff check .
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest
+
+# What a grid will cost before it starts: make plan CONFIG=config/paper.yaml [DEVICE=cuda] [PARALLEL=100]
+CONFIG ?= config/config.yaml
+PARALLEL ?= 1
+plan: venv
+	$(PY) -m pipelines.plan --configfile $(CONFIG) --parallel $(PARALLEL) $(if $(DEVICE),--device $(DEVICE))
 
 lint: venv
 	$(PY) -m ruff check .

@@ -23,16 +23,18 @@ localrules:
     all,
 
 
-# Tables, figures, exported scores and the report; training runs as far as they need.
+# Tables, figures, exported scores and the report; training runs as far as they need; evaluations if asked for.
 rule all:
     input:
         f"{config['results_dir']}/tables/paper.md",
         f"{config['results_dir']}/figures",
         f"{config['results_dir']}/export",
         f"{config['results_dir']}/report.md",
+        lambda wildcards: evaluation_outputs(),
 
 
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/train.smk"
+include: "pipelines/rules/evaluate.smk"
 include: "pipelines/rules/reference.smk"
 include: "pipelines/rules/results.smk"

@@ -51,6 +51,9 @@ class Config:
     #   ~30 s; "update": the whole loss and the acting step, minutes of tracing, CUDA graphs on cuda
     threads: int = 0  # torch CPU threads; 0 = torch's default (one per core). 1 is faster for small
     #   models on cores shared with other jobs
+    trackers: tuple = ("tensorboard",)  # where log lines are copied besides the jsonl files (agent/
+    #   trackers.py): "tensorboard" (event files in the run folder), "wandb" (offline), "mlflow" (SQLite
+    #   store in the run folder, or MLFLOW_TRACKING_URI); the last two need their package. () = none
 
     # --- Model size (spec 2.6; set by `size`, each still overridable) ---
     size: str = "200m"  # preset name: one of SIZES

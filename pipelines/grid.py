@@ -8,6 +8,18 @@ import re
 from envs import SUITES
 
 
+def check_names(config: dict, sizes):
+    """Suite and size names the schema cannot know: they come from the registry and the size presets
+    (`sizes`: agent.config.SIZES, passed in so that pipelines/ does not import the agent)."""
+    blocks = [(f"grid[{index}]", block) for index, block in enumerate(config["grid"])]
+    for where, block in blocks + [(f"suites.{name}", {"suite": name}) for name in config["suites"]]:
+        if block["suite"] not in SUITES:
+            raise ValueError(f"{where}: unknown suite {block['suite']!r}; valid: {', '.join(SUITES)}")
+        for size in block.get("sizes", []):
+            if size not in sizes:
+                raise ValueError(f"{where}: unknown size {size!r}; valid: {', '.join(sizes)}")
+
+
 def task_slug(task: str) -> str:
     """Path-safe name of a task: bsuite ids such as `catch/0` contain a slash."""
     return re.sub(r"[^A-Za-z0-9_.-]", "-", task)
@@ -39,3 +51,9 @@ def grid_cells(config: dict) -> list[dict]:
                             raise ValueError(f"grid cell {name} is asked for twice with different budgets")
                         cells[name] = cell
     return list(cells.values())
+
+
+def train_resources(config: dict, suite: str) -> dict:
+    """What one train job of `suite` asks the scheduler for (runtime in minutes, mem_mb, gpu, cpus):
+    the suite's own `resources`, else the grid's `train: resources`."""
+    return {**config["train"]["resources"], **config["suites"].get(suite, {}).get("resources", {})}

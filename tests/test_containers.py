@@ -375,7 +375,7 @@ def agent_image(tmp_path_factory):
 @pytest.mark.parametrize(("suite", "task"), SMOKE_RUNS.items())
 def test_training_runs_inside_the_image_and_names_it(agent_image, tmp_path, suite, task):
     logdir = tmp_path / "run"
-    command = ["python", "-m", "agent.train", "--suite", suite, "--task", task, "--logdir", str(logdir), *TINY]
+    command = ["python", "-m", "training.train", "--suite", suite, "--task", task, "--logdir", str(logdir), *TINY]
     # The project runs from its folder, bound in as `apptainer exec` binds the working folder.
     status = rootfs.exec_inside(agent_image["path"], command, [str(REPO), str(tmp_path)], pwd=str(REPO))
     assert status == 0

@@ -5,7 +5,8 @@ scores.jsonl holds one line per finished episode (`episode/score`, `episode/leng
 the episode's `log/...` values); metrics.jsonl one line per log interval with the train
 metrics averaged over the interval, episode averages (`epstats/...`) and whatever the
 caller adds (replay statistics, fps). Both files are appended to and flushed per write,
-so a checkpoint can record their sizes and a resume can cut them back to it.
+so a checkpoint can record their sizes and a resume can cut them back to it. Each line
+also goes to the trackers (training/trackers.py: TensorBoard, W&B, MLflow) at the same step.
 """
 import collections
 import json
@@ -24,13 +25,15 @@ def to_json(value):
 
 
 class Logger:
-    def __init__(self, directory, repeat: int, total_steps: int, start_step: int = 0, stream=None):
+    def __init__(self, directory, repeat: int, total_steps: int, start_step: int = 0, stream=None, trackers=()):
         """repeat: action repeat (logged step = agent steps x repeat); total_steps: budget for the ETA;
-        start_step: agent steps already done (on resume); stream: default sys.stderr as it is now."""
+        start_step: agent steps already done (on resume); stream: default sys.stderr as it is now;
+        trackers: from training.trackers.open_trackers, each given every line written."""
         self.directory = Path(directory)
         self.repeat = repeat
         self.total_steps = total_steps
         self.stream = stream if stream is not None else sys.stderr
+        self.trackers = list(trackers)
         self.live = self.stream.isatty()  # one updating line on a terminal, plain lines in cluster logs
         self.train_sums = collections.defaultdict(float)
         self.train_counts = collections.defaultdict(int)
@@ -57,9 +60,11 @@ class Logger:
                     file.truncate(sizes.get(name, 0))
 
     def _append(self, name: str, step: int, values: dict):
-        line = {"step": step * self.repeat, **{key: to_json(value) for key, value in values.items()}}
+        values = {key: to_json(value) for key, value in values.items()}
         with open(self.directory / name, "a") as file:
-            file.write(json.dumps(line) + "\n")
+            file.write(json.dumps({"step": step * self.repeat, **values}) + "\n")
+        for tracker in self.trackers:
+            tracker.log(step * self.repeat, values)
 
     # --- Recording ---
 
@@ -96,7 +101,13 @@ class Logger:
         self.train_sums.clear()
         self.train_counts.clear()
         self.interval_episodes.clear()
+        for tracker in self.trackers:
+            tracker.flush()
         self.print_progress(step, force=True)
+
+    def close(self):
+        for tracker in self.trackers:
+            tracker.close()
 
     # --- Progress line ---
 

@@ -4,6 +4,7 @@
   provenance.json  code version, packages, host, device, container, command line (and each resume)
   metrics.jsonl    averaged train metrics, episode averages, replay statistics, fps; every log_every s
   scores.jsonl     one line per finished episode: episode/score, episode/length, log/... values
+  events.out.tfevents.*  the same lines for TensorBoard (training/trackers.py; config key trackers)
   checkpoints/     the last two good checkpoints (training/checkpoint.py)
   replay/          the replay as chunk files, saved with each checkpoint
   done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
@@ -20,8 +21,9 @@ import yaml
 
 from training.checkpoint import write_atomic
 from training.logger import FILES as LOG_FILES
+from training.trackers import EVENT_FILES
 
-MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every")
+MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every", "trackers")
 
 
 def config_as_dict(config) -> dict:
@@ -61,8 +63,8 @@ class RunFolder:
         if not resumed and (self.path / "config.yaml").exists():
             for folder in (self.checkpoints, self.replay):
                 shutil.rmtree(folder, ignore_errors=True)
-            for name in LOG_FILES:
-                (self.path / name).unlink(missing_ok=True)
+            for path in [*(self.path / name for name in LOG_FILES), *self.path.glob(EVENT_FILES)]:
+                path.unlink(missing_ok=True)
         self.path.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path / "config.yaml",
                      yaml.safe_dump(config_as_dict(self.config), sort_keys=False).encode())

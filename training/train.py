@@ -40,6 +40,7 @@ from training.provenance import collect as collect_provenance
 from training.ratio import Ratio
 from training.replay import Replay
 from training.run_folder import RunFolder
+from training.trackers import check_trackers, open_trackers
 
 FLAGS = ("seed", "size", "train_ratio", "steps", "envs", "device")  # --train-ratio sets train_ratio
 
@@ -95,6 +96,7 @@ def parse_args(argv):
             values[key.strip()] = parse_value(key.strip(), text.strip())
         config = make_config(**values)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
+        check_trackers(config.trackers)  # e.g. wandb chosen but not installed
     except (KeyError, ValueError) as error:
         parser.error(error.args[0] if error.args else str(error))
     return config, args.logdir
@@ -386,7 +388,8 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
     precision = resolve_precision(config.precision, torch.device(device)) or torch.float32
     folder.write_provenance(collect_provenance(device, argv, str(precision).removeprefix("torch.")),
                             start_step if state else None)
-    logger = Logger(folder.path, config.repeat, config.steps, start_step)
+    logger = Logger(folder.path, config.repeat, config.steps, start_step,
+                    trackers=open_trackers(config, folder.path, start_step * config.repeat if state else None))
     if config.compile != "off":
         logger.message(compile_note(config))
 
@@ -433,6 +436,7 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
     finally:
         stop.restore()
         driver.close()
+        logger.close()
     done = {"step": counters.step * config.repeat, "agent_steps": counters.step, "episodes": counters.episodes,
             "wall_seconds": round(counters.wall(), 1)}
     folder.write_done(done)

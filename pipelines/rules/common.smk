@@ -6,20 +6,9 @@ import yaml
 
 from agent.config import SIZES
 from envs import SUITES
-from pipelines.grid import grid_cells, run_name
+from pipelines.grid import check_names, grid_cells, run_name, train_resources
 
-def check_names(config):
-    """Suite and size names the schema cannot know: they come from the registry and the presets."""
-    blocks = [(f"grid[{index}]", block) for index, block in enumerate(config["grid"])]
-    for where, block in blocks + [(f"suites.{name}", {"suite": name}) for name in config["suites"]]:
-        if block["suite"] not in SUITES:
-            raise ValueError(f"{where}: unknown suite {block['suite']!r}; valid: {', '.join(SUITES)}")
-        for size in block.get("sizes", []):
-            if size not in SIZES:
-                raise ValueError(f"{where}: unknown size {size!r}; valid: {', '.join(SIZES)}")
-
-
-check_names(config)
+check_names(config, SIZES)
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
 RUN_PATTERN = "{suite}/{task}/{size}-ratio{train_ratio}/seed{seed}"
@@ -59,6 +48,13 @@ def run_markers():
     return [f"{folder}/{marker}" for folder in run_folders()]
 
 
+def evaluation_outputs():
+    """The evaluations the config asks for (`evaluate: episodes` above 0): one per run of the grid."""
+    if FROM_LOGS or config["evaluate"]["episodes"] == 0:
+        return []
+    return [f"{RUNS}/{name}/eval_scores.jsonl" for name in CELLS]
+
+
 def grid_cell(wildcards):
     return CELLS[RUN_PATTERN.format(**dict(wildcards.items()))]
 
@@ -66,6 +62,5 @@ def grid_cell(wildcards):
 def train_resource(name):
     """A training resource: the suite's own setting, else the train default."""
     def lookup(wildcards):
-        suite_resources = config["suites"].get(wildcards.suite, {}).get("resources", {})
-        return suite_resources.get(name, config["train"]["resources"][name])
+        return train_resources(config, wildcards.suite)[name]
     return lookup

@@ -69,6 +69,16 @@ def test_dry_run_plans_the_grid(tmp_path, name):
                       "total": counts["train"] + len(summary_rules)}
 
 
+def test_evaluation_of_every_run_is_off_by_default_and_one_job_per_run_when_asked(tmp_path):
+    local = tmp_path / "evaluate.yaml"
+    local.write_text(yaml.safe_dump({"reference": {"local_dir": str(REFERENCE)}, "evaluate": {"episodes": 3},
+                                     "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs")}))
+    result = snakemake("-n", "--configfile", "config/test.yaml", str(local))
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["evaluate"] == counts["train"] == expected_train_jobs("test.yaml")
+
+
 def test_paper_grid_size():
     # 26 + 57 Atari games x 5, 18 + 20 DMC tasks x 5, 30 DMLab levels x 5, Crafter x 5,
     # Minecraft x 20, 468 bsuite settings x 1, CartPole x 5.

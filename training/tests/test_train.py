@@ -104,8 +104,9 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
             "replay_chunksize=512"]  # fmt: skip
     assert main(argv, agent_class=FakeAgent) == 0
     names = sorted(p.name for p in logdir.iterdir())
-    assert names == ["checkpoints", "config.yaml", "done.json", "metrics.jsonl", "provenance.json", "replay",
-                     "scores.jsonl"]  # fmt: skip
+    assert names == ["checkpoints", "config.yaml", "done.json", names[3], "metrics.jsonl", "provenance.json",
+                     "replay", "scores.jsonl"]  # fmt: skip
+    assert names[3].startswith("events.out.tfevents.")  # TensorBoard's copy of the two jsonl files
     config = yaml.safe_load((logdir / "config.yaml").read_text())
     assert config["steps"] == 1500 and config["envs"] == 2 and config["deter"] == 512
     assert config["train_fill"] == 256 and config["replay_chunksize"] == 512  # one --set, two values
@@ -284,6 +285,10 @@ def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_pa
     metric_steps = [line["step"] for line in read_lines(logdir / "metrics.jsonl")]
     assert metric_steps == sorted(metric_steps)
     assert read_lines(logdir / "metrics.jsonl")[-1]["train/updates"] > 0
+    from agent.tests.test_trackers import assert_tensorboard_matches_jsonl  # (that module imports this one)
+
+    assert len(list(logdir.glob("events.out.tfevents.*"))) == 3  # one per start; the later ones purge
+    assert_tensorboard_matches_jsonl(logdir)
 
 
 def test_same_seed_gives_identical_scores(tmp_path):
