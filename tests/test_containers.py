@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import provenance
+from training import provenance
 
 REPO = Path(__file__).resolve().parents[1]
 CONTAINERS = REPO / "containers"
