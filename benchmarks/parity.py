@@ -42,6 +42,12 @@ IMPLS = ("ours", "ours-official-mean", "official", "official-mirrored-mean")
 OFFICIAL_SUITE = {"gym": (None, "gym_"), "bsuite": ("bsuite", "bsuite_"), "dmc_proprio": ("dmc_proprio", "dmc_"),
                   "dmc_vision": ("dmc_vision", "dmc_"), "atari100k": ("atari100k", "atari100k_"),
                   "crafter": ("crafter", "crafter_")}  # fmt: skip
+# Our metrics.jsonl key -> the official one, compared over the final window (fidelity checks).
+METRICS = {"loss/rew": "train/loss/rew", "loss/con": "train/loss/con", "loss/dyn": "train/loss/dyn",
+           "loss/rep": "train/loss/rep", "loss/value": "train/loss/value", "loss/repval": "train/loss/repval",
+           "loss/policy": "train/loss/policy", "adv_std": "train/adv_std", "adv_mag": "train/adv_mag",
+           "ret": "train/ret", "policy_entropy": "train/ent/action", "dyn_ent": "train/dyn_ent",
+           "rep_ent": "train/rep_ent", "opt/grad_norm": "train/opt/grad_norm"}  # fmt: skip
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}  # fmt: skip
 
@@ -210,6 +216,24 @@ def run_summary(run: Run, folder: Path, window: float) -> dict:
             "wall_seconds": finished.get("wall_seconds"), "command": finished.get("command")}  # fmt: skip
 
 
+def final_metrics(folder: Path, impl: str, start: float) -> dict:
+    """Mean of each METRICS value over the metrics.jsonl lines logged at step >= start."""
+    sums, counts = {}, {}
+    path = folder / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("step", -1) < start:
+            continue
+        for ours, official in METRICS.items():
+            value = record.get(official if impl.startswith("official") else ours)
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                sums[ours], counts[ours] = sums.get(ours, 0.0) + value, counts.get(ours, 0) + 1
+    return {key: sums[key] / counts[key] for key in sums}
+
+
 def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None):
     runs = load_runs(out, settings)
     if not runs:
@@ -226,6 +250,12 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
             "x": xs.tolist(), "mean": np.nanmean(curves[impl], 0).tolist(), "band_low": low.tolist(),
             "band_high": high.tolist(), "runs": [run_summary(run, out / f"{impl}-{run.seed}", window)
                                                  for run in impl_runs]}  # fmt: skip
+    start = settings.steps * (1 - window)
+    for impl, impl_runs in runs.items():
+        per_seed = [final_metrics(out / f"{impl}-{run.seed}", impl, start) for run in impl_runs]
+        data["implementations"][impl]["final_metrics"] = {
+            key: float(np.mean([seed[key] for seed in per_seed if key in seed]))
+            for key in METRICS if any(key in seed for seed in per_seed)}  # fmt: skip
     for impl in runs:
         if impl != "official" and "official" in runs:
             data["verdicts"][f"{impl} vs official"] = verdict(finals[impl], finals["official"], curves[impl],
@@ -257,6 +287,15 @@ def markdown(data: dict) -> str:
         for name, v in data["verdicts"].items():
             lines.append(f"| {name} | {v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] | "
                          f"{v['a_inside_b']:.0%} | {v['b_inside_a']:.0%} | {'yes' if v['consistent'] else 'no'} |")
+    impls = list(data["implementations"])
+    keys = [key for key in METRICS if any(key in data["implementations"][impl]["final_metrics"] for impl in impls)]
+    if keys:
+        lines += ["", "Train metrics over the final window (mean over seeds; official names in "
+                  "benchmarks/parity.py `METRICS`):", "", "| metric | " + " | ".join(impls) + " |",
+                  "|---|" + "---:|" * len(impls)]  # fmt: skip
+        for key in keys:
+            values = [data["implementations"][impl]["final_metrics"].get(key) for impl in impls]
+            lines.append(f"| {key} | " + " | ".join("–" if v is None else f"{v:.4g}" for v in values) + " |")
     return "\n".join(lines) + "\n"
 
 

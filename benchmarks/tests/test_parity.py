@@ -65,7 +65,12 @@ def test_report_writes_curves_verdict_and_figure(tmp_path):
             steps = np.sort(rng.integers(1, 3001, 60))
             final = 300 + 40 * rng.standard_normal()
             scores = 20 + (final - 20) * steps / 3000 + 20 * rng.standard_normal(60)
-            write_run(tmp_path / "runs" / f"{impl}-{seed}", list(zip(steps.tolist(), scores.tolist())))
+            folder = tmp_path / "runs" / f"{impl}-{seed}"
+            write_run(folder, list(zip(steps.tolist(), scores.tolist())))
+            key = "train/loss/rew" if impl == "official" else "loss/rew"  # each code's own metric names
+            folder.joinpath("metrics.jsonl").write_text(
+                "".join(json.dumps({"step": step, key: 1.0 if step < 2400 else 0.5}) + "\n"
+                        for step in range(100, 3001, 100)))
     write_run(tmp_path / "runs" / "notes-0", [(1, 1.0)])  # not an implementation: ignored
     parity.report(tmp_path / "runs", tmp_path / "out" / "parity_cartpole", SETTINGS, bins=10, window=0.2,
                   random_score=22.0)
@@ -74,6 +79,9 @@ def test_report_writes_curves_verdict_and_figure(tmp_path):
     assert len(data["implementations"]["ours"]["mean"]) == 10
     assert [run["seed"] for run in data["implementations"]["official"]["runs"]] == [0, 1, 2]
     assert data["verdicts"]["ours vs official"]["interval_contains_zero"]
+    # Only lines of the final window (step >= 2400) count: 0.5 on both sides.
+    assert data["implementations"]["official"]["final_metrics"] == {"loss/rew": 0.5}
+    assert data["implementations"]["ours"]["final_metrics"] == {"loss/rew": 0.5}
     text = (tmp_path / "out" / "parity_cartpole.md").read_text()
     assert "| ours vs official |" in text and "Random policy: 22.00" in text
     assert (tmp_path / "out" / "parity_cartpole.png").stat().st_size > 1000
