@@ -8,13 +8,21 @@
   checkpoints/     the last two good checkpoints (training/checkpoint.py)
   replay/          the replay as chunk files, saved with each checkpoint
   done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
+  run.lock         held (fcntl.flock) by the process running in the folder; holds its host, pid, start time
 
 A folder made with a different config is refused, except for the keys in MAY_DIFFER_ON_RESUME
 (they change speed or cadence, not results). Every write is atomic (temporary file + rename).
-Two processes on one folder are not yet kept apart: that lock belongs here.
+Two processes on one folder are kept apart by an OS lock on run.lock, taken before anything else is
+written; the kernel drops it when its process dies, so a killed run never leaves a stale lock.
 """
+import datetime
+import errno
+import fcntl
 import json
+import os
 import shutil
+import socket
+import sys
 from pathlib import Path
 
 import yaml
@@ -36,6 +44,45 @@ class RunFolder:
         self.config = config
         self.checkpoints = self.path / "checkpoints"
         self.replay = self.path / "replay"
+        self.lock_file = None  # the open run.lock while this process holds it
+
+    def lock(self) -> str | None:
+        """Take the folder's lock (creating the folder); an error message naming the holder if another
+        process has it. Where the filesystem offers no flock (e.g. Lustre mounted with noflock), warns
+        and goes on unlocked."""
+        self.created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        path = self.path / "run.lock"
+        file = open(path, "a+")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                print(f"WARNING: cannot lock {path} ({error.strerror}): this filesystem offers no flock, so "
+                      "nothing stops a second run in this folder; start each run once.", file=sys.stderr)
+                file.close()
+                return None
+            file.seek(0)
+            holder = file.read().strip() or "a process that has not written its name yet"
+            file.close()
+            return (f"{self.path} is in use by another run ({holder}). Wait for it to end or stop it; "
+                    "use another --logdir for a second run.")
+        start = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        file.truncate(0)
+        file.write(f"host {socket.gethostname()}, pid {os.getpid()}, started {start}\n")
+        file.flush()
+        self.lock_file = file
+        return None
+
+    def unlock(self):
+        """Release the lock; a folder this start created and left holding only run.lock is removed."""
+        if self.lock_file is None:
+            return
+        if self.created and [p.name for p in self.path.iterdir()] == ["run.lock"]:
+            (self.path / "run.lock").unlink()
+            self.path.rmdir()
+        self.lock_file.close()
+        self.lock_file = None
 
     def config_error(self) -> str | None:
         """An error message if the folder was made with a config that differs in a key that matters."""

@@ -10,7 +10,8 @@ different config is refused. Episodes in progress restart; the log files are cut
 checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once. A suite whose env
 keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead.
 
-Exit codes: 0 done (or already done), 2 bad arguments or a different config, 3 the suite's engine is
+Exit codes: 0 done (or already done), 2 bad arguments, a different config or a folder in use by another
+run (its lock, training/run_folder.py), 3 the suite's engine is
 not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1) after checkpointing on
 that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
 """
@@ -359,18 +360,24 @@ def main(argv=None, agent_class=None) -> int:
     if agent_class is None:
         from agent.agent import Agent as agent_class
     folder = RunFolder(logdir, config)
-    error = folder.config_error()
+    error = folder.lock()
     if error:
-        print(error, file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if folder.finished():
-        print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
-        return 0
     try:
+        error = folder.config_error()
+        if error:
+            print(error, file=sys.stderr)
+            return 2
+        if folder.finished():
+            print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
+            return 0
         return train(config, folder, agent_class, argv if argv is not None else sys.argv[1:])
     except CannotRun as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code
+    finally:
+        folder.unlock()
 
 
 def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:

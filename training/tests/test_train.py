@@ -105,7 +105,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     assert main(argv, agent_class=FakeAgent) == 0
     names = sorted(p.name for p in logdir.iterdir())
     assert names == ["checkpoints", "config.yaml", "done.json", names[3], "metrics.jsonl", "provenance.json",
-                     "replay", "scores.jsonl"]  # fmt: skip
+                     "replay", "run.lock", "scores.jsonl"]  # fmt: skip
     assert names[3].startswith("events.out.tfevents.")  # TensorBoard's copy of the two jsonl files
     config = yaml.safe_load((logdir / "config.yaml").read_text())
     assert config["steps"] == 1500 and config["envs"] == 2 and config["deter"] == 512
