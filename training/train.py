@@ -12,7 +12,7 @@ keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) s
 
 Exit codes: 0 done (or already done), 2 bad arguments, a different config or a folder in use by another
 run (its lock, training/run_folder.py), 3 the suite's engine is
-not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1) after checkpointing on
+not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1, 130 for Ctrl-C) after checkpointing on
 that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
 """
 import argparse
@@ -199,15 +199,20 @@ class Clock:
 
 
 class StopSignal:
-    """Remembers SIGTERM / SIGUSR1 (SLURM preemption, time limit) so the loop can checkpoint and exit."""
+    """Remembers SIGTERM / SIGUSR1 (SLURM preemption, time limit) and SIGINT (Ctrl-C) so the loop can
+    checkpoint and exit; a second Ctrl-C exits at once (the files stay consistent: every write is atomic
+    or an appended line that the next resume cuts back to the checkpoint)."""
 
-    NUMBERS = (signal.SIGTERM, signal.SIGUSR1)
+    NUMBERS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
     def __init__(self):
         self.received = None
         self.previous = {number: signal.signal(number, self.handle) for number in self.NUMBERS}
 
     def handle(self, number, frame):
+        if number == signal.SIGINT and self.received == signal.SIGINT:
+            print("\nsecond Ctrl-C: exiting at once, without a new checkpoint.", file=sys.stderr, flush=True)
+            os._exit(128 + signal.SIGINT)
         self.received = number
 
     def restore(self):
@@ -376,6 +381,9 @@ def main(argv=None, agent_class=None) -> int:
     except CannotRun as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code
+    except KeyboardInterrupt:  # before the training loop: nothing to save yet
+        print("\nInterrupted before training started; nothing was trained.", file=sys.stderr)
+        return 128 + signal.SIGINT
     finally:
         folder.unlock()
 

@@ -326,3 +326,30 @@ def test_replay_that_cannot_fit_is_refused_before_the_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Replay memory:" in err and "Lower --set replay_size" in err
     assert not (logdir / "config.yaml").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130_and_a_second_one_exits_at_once(tmp_path):
+    """Ctrl-C reaches the whole process group (the env workers too), as from a terminal."""
+    logdir = tmp_path / "run"
+    command = [sys.executable, "-m", "training.train", *CARTPOLE, *TINY, "--steps", "5000", "--logdir", str(logdir),
+               "--set", "save_every=0.5", "--set", "parallel_envs=true"]  # fmt: skip
+    run = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
+               start_new_session=True)
+    first = subprocess.Popen(command, **run)
+    wait_for_checkpoint(first, logdir, after_step=100)
+    os.killpg(first.pid, signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Got signal 2: saved a checkpoint" in stderr
+    assert newest_checkpoint_step(logdir) > 100
+
+    # A second Ctrl-C, here while the first is pending (in a run: while the checkpoint is written).
+    second = subprocess.run([sys.executable, "-c", SECOND_CTRL_C], **run)
+    assert second.returncode == 130, second.stderr
+    assert second.stdout == "first Ctrl-C remembered\n" and "second Ctrl-C: exiting at once" in second.stderr
+
+
+SECOND_CTRL_C = ("import os, signal; from training.train import StopSignal; stop = StopSignal(); "
+                 "os.kill(os.getpid(), signal.SIGINT); assert stop.received == signal.SIGINT; "
+                 "print('first Ctrl-C remembered', flush=True); os.kill(os.getpid(), signal.SIGINT); "
+                 "print('not reached')")
