@@ -33,7 +33,7 @@ from agent.agent import DETER_DTYPE
 from agent.config import SIZES, make_config, parse_value
 from agent.hardware import compile_cache_dir, resolve_device, resolve_precision
 from envs.parallel import BatchEnv
-from training.checkpoint import Checkpoint
+from training.checkpoint import Checkpoint, warn
 from training.driver import Driver
 from training.host import keep_freed_memory
 from training.logger import Logger
@@ -302,19 +302,28 @@ class MetricsWriter:
 
 
 class ReplayFiles:
-    """The replay's checkpoint part: its sampler state goes into the checkpoint, its steps into chunk
-    files beside it (only new chunks are written)."""
+    """The replay's checkpoint part: its sampler state and the manifest of its chunks (which files, how
+    many steps each) go into the checkpoint, its steps into chunk files beside it (only new chunks are
+    written). A chunk file stays while the previous checkpoint (the fallback) still lists it."""
 
     def __init__(self, replay: Replay, folder: Path):
         self.replay, self.folder, self.loaded = replay, folder, 0
+        self.previous = []  # manifest of the last save or load
 
     def save(self) -> dict:
-        self.replay.save(self.folder)
-        return self.replay.state_dict()
+        manifest = self.replay.save(self.folder, keep=[entry[0] for entry in self.previous])
+        self.previous = manifest
+        return {**self.replay.state_dict(), "chunks": manifest}
 
     def load(self, state: dict):
         self.replay.load_state_dict(state)
-        self.loaded = self.replay.load(self.folder)
+        if "chunks" not in state:
+            warn("this checkpoint predates replay manifests; the replay starts empty")
+            return
+        self.previous = state["chunks"]
+        self.loaded, problems = self.replay.load(self.folder, state["chunks"])
+        for problem in problems:
+            warn(problem)
 
 
 def make_envs(config, start_step: int) -> BatchEnv:

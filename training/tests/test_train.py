@@ -353,3 +353,35 @@ SECOND_CTRL_C = ("import os, signal; from training.train import StopSignal; stop
                  "os.kill(os.getpid(), signal.SIGINT); assert stop.received == signal.SIGINT; "
                  "print('first Ctrl-C remembered', flush=True); os.kill(os.getpid(), signal.SIGINT); "
                  "print('not reached')")
+
+
+def test_resume_loads_exactly_the_checkpoints_replay_steps_and_survives_bad_chunks(tmp_path, capsys):
+    """The newest checkpoint is left incomplete (as by a kill while it was written, after the replay was
+    saved): the resume falls back to the older one and its replay holds exactly that checkpoint's steps.
+    Then chunk files are cut, corrupted and deleted: the resume names each and goes on."""
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "3000", "--set", "train_fill=64", "replay_chunksize=128",
+            "save_every=0.05"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 0
+    checkpoints = sorted((logdir / "checkpoints").glob("*.sha256"))
+    assert len(checkpoints) == 2
+    checkpoints[-1].unlink()
+    (logdir / "done.json").unlink()
+    older = int(checkpoints[0].stem.split("-")[1])
+    assert older < 3000
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    assert f"agent step {older:,}, " in error and f"{older:,} replay steps loaded" in error, error
+
+    (logdir / "done.json").unlink()
+    chunks = sorted((logdir / "replay").glob("*.npz"))
+    chunks[0].unlink()
+    chunks[1].write_bytes(chunks[1].read_bytes()[:200])
+    chunks[2].write_bytes(b"\0" * 50)
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    for path in chunks[:3]:
+        assert f"replay chunk {path} is missing or unreadable" in error
+    assert error.count("128 steps of env 0 lost") == 3
+    assert "3,000 replay steps loaded" not in error and "replay steps loaded" in error
