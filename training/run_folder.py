@@ -8,6 +8,7 @@
   checkpoints/     the last two good checkpoints (training/checkpoint.py)
   replay/          the replay as chunk files, saved with each checkpoint
   done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
+  aside-<time>/    what a start found but could not resume from (no loadable checkpoint), moved aside
   run.lock         held (fcntl.flock) by the process running in the folder; holds its host, pid, start time
 
 A folder made with a different config is refused, except for the keys in MAY_DIFFER_ON_RESUME
@@ -20,7 +21,6 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import socket
 import sys
 from pathlib import Path
@@ -105,13 +105,20 @@ class RunFolder:
         return path.read_text().strip() if path.exists() else None
 
     def start(self, resumed: bool):
-        """Before the first write of a start: a fresh start deletes what an earlier, unfinished start
-        left behind without a usable checkpoint; then the config is written."""
+        """Before the first write of a start: a fresh start in a folder that an earlier start left without
+        a usable checkpoint moves that start's files into aside-<UTC time>/ (nothing is deleted) and says
+        so; then the config is written."""
         if not resumed and (self.path / "config.yaml").exists():
-            for folder in (self.checkpoints, self.replay):
-                shutil.rmtree(folder, ignore_errors=True)
-            for path in [*(self.path / name for name in LOG_FILES), *self.path.glob(EVENT_FILES)]:
-                path.unlink(missing_ok=True)
+            aside = self.path / ("aside-" + datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S"))
+            while aside.exists():  # two fresh starts within a second
+                aside = aside.with_name(aside.name + "+")
+            aside.mkdir()
+            names = ["config.yaml", "provenance.json", self.checkpoints.name, self.replay.name, *LOG_FILES]
+            for path in [*(self.path / name for name in names), *self.path.glob(EVENT_FILES)]:
+                if path.exists():
+                    path.rename(aside / path.name)
+            print(f"No checkpoint to resume from in {self.path}: starting fresh; the earlier start's logs, "
+                  f"checkpoints and replay are moved to {aside}.", file=sys.stderr, flush=True)
         self.path.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path / "config.yaml",
                      yaml.safe_dump(config_as_dict(self.config), sort_keys=False).encode())

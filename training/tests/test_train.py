@@ -385,3 +385,25 @@ def test_resume_loads_exactly_the_checkpoints_replay_steps_and_survives_bad_chun
         assert f"replay chunk {path} is missing or unreadable" in error
     assert error.count("128 steps of env 0 lost") == 3
     assert "3,000 replay steps loaded" not in error and "replay steps loaded" in error
+
+
+def test_fresh_start_over_an_unloadable_run_moves_its_files_aside(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "1500", "--set", "train_fill=64", "save_every=0.05"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    scores = (logdir / "scores.jsonl").read_bytes()
+    replay = sorted(p.name for p in (logdir / "replay").iterdir())
+    for path in (logdir / "checkpoints").glob("*.pt"):
+        path.write_bytes(b"corrupt")
+    (logdir / "done.json").unlink()
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    asides = list(logdir.glob("aside-*"))
+    assert len(asides) == 1 and f"starting fresh; the earlier start's logs, checkpoints and replay are moved to " \
+        f"{asides[0]}" in error
+    assert (asides[0] / "scores.jsonl").read_bytes() == scores
+    assert sorted(p.name for p in (asides[0] / "replay").iterdir()) == replay
+    assert len(list((asides[0] / "checkpoints").glob("*.pt"))) == 2
+    assert {"config.yaml", "metrics.jsonl", "provenance.json"} <= {p.name for p in asides[0].iterdir()}
+    assert read_lines(logdir / "scores.jsonl")[0]["step"] < 100, "the new start begins at step 0"
