@@ -407,3 +407,22 @@ def test_fresh_start_over_an_unloadable_run_moves_its_files_aside(tmp_path, caps
     assert len(list((asides[0] / "checkpoints").glob("*.pt"))) == 2
     assert {"config.yaml", "metrics.jsonl", "provenance.json"} <= {p.name for p in asides[0].iterdir()}
     assert read_lines(logdir / "scores.jsonl")[0]["step"] < 100, "the new start begins at step 0"
+
+
+def test_logs_cut_by_hand_are_reported_on_resume_and_never_padded(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "1500", "--set", "train_fill=64"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    scores = (logdir / "scores.jsonl").read_bytes()
+    (logdir / "scores.jsonl").write_bytes(scores[: len(scores) // 2])  # mid-line, most likely
+    (logdir / "metrics.jsonl").unlink()
+    (logdir / "done.json").unlink()
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    assert f"{logdir / 'scores.jsonl'} holds {len(scores) // 2:,} bytes, fewer than the {len(scores):,}" in error
+    assert f"{logdir / 'metrics.jsonl'} holds 0 bytes" in error
+    text = (logdir / "scores.jsonl").read_bytes()
+    assert b"\0" not in text and text.endswith(b"\n")
+    assert text == scores[: scores[: len(scores) // 2].rfind(b"\n") + 1], "cut to its last whole line"
+    read_lines(logdir / "scores.jsonl")  # every line parses
