@@ -51,9 +51,13 @@ class RunFolder:
         process has it. Where the filesystem offers no flock (e.g. Lustre mounted with noflock), warns
         and goes on unlocked."""
         self.created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
         path = self.path / "run.lock"
-        file = open(path, "a+")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            file = open(path, "a+")
+        except OSError as error:
+            return (f"--logdir {self.path} cannot hold a run ({error.strerror}: {error.filename}); "
+                    "give a writable folder path.")
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:

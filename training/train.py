@@ -30,7 +30,7 @@ import torch
 
 import envs
 from agent.agent import DETER_DTYPE
-from agent.config import SIZES, make_config, parse_value
+from agent.config import SIZES, make_config, parse_overrides, parse_value
 from agent.hardware import compile_cache_dir, resolve_device, resolve_precision
 from envs.parallel import BatchEnv
 from training.checkpoint import Checkpoint, warn
@@ -90,11 +90,7 @@ def parse_args(argv):
             text = getattr(args, key)
             if text is not None:
                 values[key] = parse_value(key, text)
-        for item in args.set:
-            key, equals, text = item.partition("=")
-            if not equals:
-                raise ValueError(f"--set needs key=value, got {item!r}")
-            values[key.strip()] = parse_value(key.strip(), text.strip())
+        values.update(parse_overrides(args.set))
         config = make_config(**values)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
         check_trackers(config.trackers)  # e.g. wandb chosen but not installed
@@ -333,6 +329,9 @@ def make_envs(config, start_step: int) -> BatchEnv:
                         parallel=config.parallel_envs)  # fmt: skip
     except ValueError as error:  # e.g. an unknown task
         raise CannotRun(2, str(error)) from error
+    except TypeError as error:  # an env_args key the adapter (or the env behind it) does not take
+        raise CannotRun(2, f"env_args {config.env_args} do not fit the {config.suite} adapter: {error}. "
+                        "Leave out or rename the key.") from error
     except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)
         raise CannotRun(3, f"{config.suite} cannot run here: {error}") from error
 

@@ -51,6 +51,10 @@ def read_lines(path: Path) -> list[dict]:
         (["--set", "compile=true"], "compile must be one of off, steps, update"),
         (["--envs", "0"], "envs must be at least 1"),
         (["--set", "env_args={repeat: 2}"], "--set repeat=N"),
+        (["--train-ratio", "-1"], "train_ratio must be a number above 0"),
+        (["--train-ratio", "0"], "train_ratio must be a number above 0"),
+        (["--set", "batch_size=0"], "batch_size must be at least 1"),
+        (["--set", "precision=float16"], "precision must be one of auto, float32, bfloat16"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, message):
@@ -74,6 +78,20 @@ def test_env_that_cannot_be_built_fails_before_anything_is_written(tmp_path, cap
     assert main(argv, agent_class=FakeAgent) == 2
     assert message in capsys.readouterr().err
     assert not logdir.exists()
+
+
+@pytest.mark.parametrize("logdir, extra, message", [
+    ("file", [], "cannot hold a run (File exists"),
+    ("/proc/no-runs-here/run", [], "cannot hold a run (No such file or directory"),  # read-only for root too
+    ("run", ["--set", "env_args={foo: 1}"], "env_args {'foo': 1} do not fit the gym adapter"),
+])
+def test_unusable_logdir_or_env_args_exit_2_before_anything_is_written(tmp_path, capsys, logdir, extra, message):
+    (tmp_path / "file").write_text("not a folder")
+    logdir = tmp_path / logdir
+    assert main([*CARTPOLE, "--logdir", str(logdir), *extra], agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) <= 2, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_suite_without_its_engine_fails_with_the_install_hint(tmp_path, capsys):
