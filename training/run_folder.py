@@ -93,7 +93,16 @@ class RunFolder:
         path = self.path / "config.yaml"
         if not path.exists():
             return None
-        old, new = yaml.safe_load(path.read_text()), config_as_dict(self.config)
+        try:
+            old = yaml.safe_load(path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError("not a mapping of config keys")
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            reason = " ".join(str(error).split())[:200]
+            return (f"{path} cannot be read ({type(error).__name__}: {reason}); nothing was changed. Restore it "
+                    f"(the run's keys are in {self.path / 'provenance.json'}'s command line), or move the folder "
+                    "away to start a new run there.")
+        new = config_as_dict(self.config)
         keys = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
         differing = [key for key in keys if key not in MAY_DIFFER_ON_RESUME]
         if not differing:

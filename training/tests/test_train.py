@@ -444,3 +444,43 @@ def test_logs_cut_by_hand_are_reported_on_resume_and_never_padded(tmp_path, caps
     assert b"\0" not in text and text.endswith(b"\n")
     assert text == scores[: scores[: len(scores) // 2].rfind(b"\n") + 1], "cut to its last whole line"
     read_lines(logdir / "scores.jsonl")  # every line parses
+
+
+def test_unreadable_config_yaml_is_one_clear_line_and_changes_nothing(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "300", "--set", "train_fill=64"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    (logdir / "done.json").unlink()
+    (logdir / "config.yaml").write_bytes(b"suite: gym\n  task: [unclosed\n\xff")
+    before = {path: path.read_bytes() for path in logdir.rglob("*") if path.is_file() and path.name != "run.lock"}
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"{logdir / 'config.yaml'} cannot be read (") and len(error.strip().splitlines()) == 1
+    after = {path: path.read_bytes() for path in logdir.rglob("*") if path.is_file() and path.name != "run.lock"}
+    assert after == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
+def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_there_is_space(tmp_path, capsys):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        logdir = disk / "run"
+        argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "20000", "--set", "train_fill=64",
+                "replay_chunksize=128", "save_every=0.05"]  # fmt: skip
+        assert main(argv, agent_class=FakeAgent) == 1
+        error = capsys.readouterr().err
+        lines = [line for line in error.splitlines() if line.startswith(("error", "Traceback"))]
+        assert len(lines) == 1 and lines[0].startswith("error: no space left to write "), error
+        state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+        assert state is not None and 0 < state["counters"]["step"] < 20000
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        assert main(argv, agent_class=FakeAgent) == 0
+        assert f"agent step {state['counters']['step']:,}" in capsys.readouterr().err
+        steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
+        assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
+    finally:
+        subprocess.run(["umount", str(disk)])
