@@ -484,3 +484,42 @@ def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_ther
         assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
     finally:
         subprocess.run(["umount", str(disk)])
+
+
+@pytest.mark.slow
+def test_random_sigkills_lose_and_repeat_nothing(tmp_path):
+    """Six SIGKILLs at random moments of one run (some land while a checkpoint or the replay is written),
+    each followed by a restart of the same command, then a run to the end."""
+    import random
+
+    rng = random.Random(os.getpid())
+    logdir = tmp_path / "run"
+    command = [sys.executable, "-m", "training.train", *CARTPOLE, *TINY, "--steps", "1500", "--logdir", str(logdir),
+               "--set", "save_every=0.3", "--set", "log_every=0.3", "--set", "replay_chunksize=128"]  # fmt: skip
+    run = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    resumes = []
+    for _ in range(6):
+        process = subprocess.Popen(command, **run)
+        wait_for_checkpoint(process, logdir, after_step=newest_checkpoint_step(logdir))
+        time.sleep(rng.uniform(0, 0.6))
+        process.kill()
+        _, stderr = process.communicate()
+        assert process.returncode == -signal.SIGKILL, "killed before the end"
+        resumes += [line for line in stderr.splitlines() if line.startswith("Resuming")]
+    final = subprocess.run(command, timeout=600, **run)
+    assert final.returncode == 0, final.stderr
+    resumes += [line for line in final.stderr.splitlines() if line.startswith("Resuming")]
+
+    assert len(resumes) == 6 and "WARNING: replay chunk" not in final.stderr
+    for line in resumes:  # "... agent step 1,234, 56 episodes, 1,234 replay steps loaded; ..."
+        agent_steps = line.split("agent step ")[1].split(", ")[0]
+        assert line.split("episodes, ")[1].split(" replay steps")[0] == agent_steps, line
+    done = json.loads((logdir / "done.json").read_text())
+    assert done["agent_steps"] == 1500
+    steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
+    assert steps == sorted(set(steps)), "no episode line repeated, none going back (one env: one end per step)"
+    assert len(steps) == done["episodes"], "no episode line lost"
+    metric_steps = [line["step"] for line in read_lines(logdir / "metrics.jsonl")]
+    assert metric_steps == sorted(metric_steps)
+    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    assert sum(entry[3] for entry in state["replay"]["chunks"]) == state["counters"]["step"] == 1500
