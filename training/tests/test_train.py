@@ -303,7 +303,7 @@ def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_pa
     metric_steps = [line["step"] for line in read_lines(logdir / "metrics.jsonl")]
     assert metric_steps == sorted(metric_steps)
     assert read_lines(logdir / "metrics.jsonl")[-1]["train/updates"] > 0
-    from agent.tests.test_trackers import assert_tensorboard_matches_jsonl  # (that module imports this one)
+    from training.tests.test_trackers import assert_tensorboard_matches_jsonl  # (that module imports this one)
 
     assert len(list(logdir.glob("events.out.tfevents.*"))) == 3  # one per start; the later ones purge
     assert_tensorboard_matches_jsonl(logdir)
