@@ -5,7 +5,9 @@
     snakemake --cores 1 --config logs_dir=path/to/runs    # only regenerate results from logs
     snakemake --report results/report.html                # HTML report of tables and figures
 """
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from pipelines.grid import validate_config
 
 min_version("9.0")
 
@@ -13,7 +15,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml", set_default=True)
+validate_config(config, "config/schema.yaml")
 
 
 report: "pipelines/report/workflow.rst"

@@ -166,6 +166,17 @@ def check_keys(keys):
             raise KeyError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(FIELDS)}")
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """`key=value` strings (--set, the workflow's train.overrides) as typed config values."""
+    values = {}
+    for item in items:
+        key, equals, text = str(item).partition("=")
+        if not equals:
+            raise ValueError(f"--set needs key=value, got {item!r}")
+        values[key.strip()] = parse_value(key.strip(), text.strip())
+    return values
+
+
 def make_config(size: str | None = None, **overrides) -> Config:
     """Defaults, then the size preset, then the overrides (each key checked)."""
     check_keys(overrides)
@@ -194,6 +205,9 @@ def validate(config: Config):
         raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {config.compile!r}")
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    if not config.train_ratio > 0 or config.train_ratio == float("inf"):
+        raise ValueError(f"train_ratio must be a number above 0 (replayed steps per agent step), "
+                         f"got {config.train_ratio}")
     for key in ("envs", "steps", "repeat", "batch_size", "batch_length"):
         if getattr(config, key) < 1:
             raise ValueError(f"{key} must be at least 1, got {getattr(config, key)}")

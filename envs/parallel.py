@@ -10,12 +10,14 @@ dropped: it never gets an is_last, and the driver, replay and episode logger sta
 episode at is_first, exactly as after a reset. The run goes on.
 """
 import multiprocessing
+import signal
 import traceback
 
 import numpy as np
 
 
 def _worker(make_fn, connection):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     try:
         env = make_fn()
         connection.send(("ready", (env.obs_space, env.act_space)))

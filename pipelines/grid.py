@@ -8,6 +8,35 @@ import re
 from envs import SUITES
 
 
+def validate_config(config: dict, schema: str):
+    """snakemake's schema validation (defaults filled in); a failure raises ValueError naming the key, the
+    schema rule and the allowed values, instead of the whole schema."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, schema, set_default=True)
+    except WorkflowError as error:
+        cause = error.__context__
+        if not hasattr(cause, "validator"):
+            raise
+        where = "config " + ".".join(str(part) for part in cause.absolute_path) if cause.absolute_path else "the config"
+        if cause.validator == "additionalProperties":
+            allowed = f"allowed keys: {', '.join(cause.schema.get('properties', {}))}"
+        else:
+            allowed = f"rule {cause.validator}: {str(cause.validator_value)[:200]}"
+        raise ValueError(f"{where}: {cause.message} ({allowed}; see {schema})") from None
+
+
+def check_overrides(config: dict, check):
+    """train.overrides checked by `check` (agent.config's parse_overrides + make_config, passed in so that
+    pipelines/ does not import the agent) before any job is planned."""
+    try:
+        check(config["train"]["overrides"])
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"train.overrides: {error.args[0] if error.args else error}") from None
+
+
 def check_names(config: dict, sizes):
     """Suite and size names the schema cannot know: they come from the registry and the size presets
     (`sizes`: agent.config.SIZES, passed in so that pipelines/ does not import the agent)."""

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from agent.config import SIZES
+from agent.config import SIZES, make_config, parse_overrides
 from envs.base import step_spaces
 from envs.dmlab import INSTR_EMBED, INSTR_TOKENS
 from envs.registry import SUITES
-from pipelines.grid import check_names, grid_cells, train_resources
+from pipelines.grid import check_names, check_overrides, grid_cells, train_resources, validate_config
 from spaces import Space
 from training.ratio import Ratio
 
@@ -79,8 +79,7 @@ class PlanError(Exception):
 def load_workflow_config(configfiles: list[str]) -> dict:
     """config/config.yaml with each file merged over it (snakemake's update_config, as --configfile does),
     validated against config/schema.yaml with its defaults filled in, as the Snakefile does."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import update_config
 
     config = {}
     for name in [str(REPO / "config" / "config.yaml"), *configfiles]:
@@ -90,13 +89,12 @@ def load_workflow_config(configfiles: list[str]) -> dict:
                                        if p.name != "schema.yaml"))
             raise PlanError(f"config file {name} not found; the shipped ones are {shipped}")
         update_config(config, yaml.safe_load(path.read_text()) or {})
-    try:
-        validate(config, str(REPO / "config" / "schema.yaml"), set_default=True)
-        check_names(config, SIZES)  # as the workflow does after the schema
-    except WorkflowError as error:
-        raise PlanError(f"the config does not pass config/schema.yaml: {error}") from None
+    try:  # as the workflow does (Snakefile, pipelines/rules/common.smk)
+        validate_config(config, str(REPO / "config" / "schema.yaml"))
+        check_names(config, SIZES)
+        check_overrides(config, lambda items: make_config(**parse_overrides(items)))
     except ValueError as error:
-        raise PlanError(f"the config names an unknown suite or size: {error}") from None
+        raise PlanError(str(error)) from None
     return config
 
 

@@ -37,22 +37,40 @@ def reference_task(suite: str, task: str) -> str:
 
 
 def read_score_lines(path: Path, problems: list) -> list[dict]:
-    """Episodes of one scores.jsonl; malformed or truncated lines go to `problems` and are skipped."""
+    """Episodes of one scores.jsonl. Lines that are not UTF-8 JSON objects with a finite numeric step and
+    score go to `problems` (file:line and reason) and are skipped; so do `log/` values that are not finite
+    numbers (the episode stays, without that value). Nothing in the file can make this raise."""
     episodes = []
-    with open(path) as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            where = f"{path}:{number}"
             try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
                 record = json.loads(line)
                 step, score = float(record["step"]), float(record["episode/score"])
-            except (ValueError, KeyError, TypeError) as error:
-                problems.append(f"{path}:{number}: skipped malformed line ({type(error).__name__}: {error})")
+            except (ValueError, KeyError, TypeError, IndexError, RecursionError) as error:
+                reason = " ".join(str(error).split())[:200]
+                problems.append(f"{where}: skipped malformed line ({type(error).__name__}: {reason})")
                 continue
             if not (math.isfinite(step) and math.isfinite(score)):
-                problems.append(f"{path}:{number}: skipped line with a non-finite step or score")
+                problems.append(f"{where}: skipped line with a non-finite step or score")
                 continue
-            episodes.append(record)
+            for key in [key for key in record if key.startswith("log/")]:
+                value = record[key]
+                try:
+                    number_value = float(value)
+                except (ValueError, TypeError):
+                    number_value = math.nan
+                if isinstance(value, bool) or not math.isfinite(number_value):
+                    problems.append(f"{where}: skipped {key}, not a finite number ({str(value)[:50]!r})")
+                    del record[key]
+                else:
+                    record[key] = number_value
+            episodes.append({**record, "step": step, "episode/score": score})
+    if not episodes:
+        problems.append(f"{path}: no readable episode (empty file or none finished yet)")
     return episodes
 
 
@@ -61,15 +79,23 @@ def load_run_folder(folder: Path, method: str, problems: list):
     folder = Path(folder)
     try:
         config = yaml.safe_load((folder / "config.yaml").read_text())
-        suite, task, seed = config["suite"], config["task"], int(config["seed"])
+        suite, task, seed = config["suite"], str(config["task"]), int(config["seed"])
         size, ratio, steps = str(config["size"]), float(config["train_ratio"]), float(config["steps"])
         # Run folders written before the repeat was recorded ran the suite's official one.
         repeat = float(config.get("repeat", SUITES[suite].repeat))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
-        problems.append(f"{folder / 'config.yaml'}: skipped run, unreadable config ({error})")
+        if suite not in SUITES:
+            raise ValueError(f"unknown suite {suite!r}")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
+        reason = " ".join(str(error).split())[:200]  # one line in problems.txt
+        problems.append(f"{folder / 'config.yaml'}: skipped run, unreadable config ({type(error).__name__}: "
+                        f"{reason})")
         return None
     scores_path = folder / "scores.jsonl"
-    episodes = read_score_lines(scores_path, problems) if scores_path.exists() else []
+    if scores_path.exists():
+        episodes = read_score_lines(scores_path, problems)
+    else:
+        episodes = []
+        problems.append(f"{scores_path}: missing (no episode finished yet?)")
     log_keys = sorted({key for episode in episodes for key in episode if key.startswith("log/")})
     budget = steps * repeat
     if SUITES[suite].report_budget:

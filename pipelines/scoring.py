@@ -149,6 +149,9 @@ def bsuite_scores(runs: list[Run], problems: list) -> pd.DataFrame:
         if run.suite != "bsuite" or not len(run.scores):
             continue
         bsuite_id = run.task.removeprefix("bsuite_")
+        if bsuite_id not in sweep.SETTINGS:
+            problems.append(f"bsuite run {run.task} (seed {run.seed}): no bsuite score, not a bsuite id")
+            continue
         experiment = bsuite_id.split("/")[0]
         frame = bsuite_results_frame(run).assign(bsuite_id=bsuite_id, **sweep.SETTINGS[bsuite_id])
         key = (experiment, run.method, run.size, run.train_ratio, run_label(run), run.seed)

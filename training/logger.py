@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.checkpoint import warn
+
 FILES = ("metrics.jsonl", "scores.jsonl")
 
 
@@ -52,12 +54,18 @@ class Logger:
                 for name in FILES}
 
     def truncate(self, sizes: dict):
-        """Cut the log files back to the sizes a checkpoint recorded (drops lines written after it)."""
+        """Cut the log files back to the sizes a checkpoint recorded (drops lines written after it). A file
+        found shorter (cut by hand, or lost) is reported and cut to its last whole line, never padded."""
         for name in FILES:
-            path = self.directory / name
+            path, recorded = self.directory / name, sizes.get(name, 0)
+            size = path.stat().st_size if path.exists() else 0
+            if size < recorded:
+                warn(f"{path} holds {size:,} bytes, fewer than the {recorded:,} the checkpoint recorded (cut or "
+                     "deleted by hand?): the lines in between are lost; new lines follow its last whole line")
+                recorded = path.read_bytes().rfind(b"\n") + 1 if path.exists() else 0
             if path.exists():
                 with open(path, "r+b") as file:
-                    file.truncate(sizes.get(name, 0))
+                    file.truncate(recorded)
 
     def _append(self, name: str, step: int, values: dict):
         values = {key: to_json(value) for key, value in values.items()}

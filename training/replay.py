@@ -14,9 +14,12 @@ latents of a training pass back (skipping steps evicted in the meantime).
 On disk (`save`/`load`), each chunk is one compressed `chunk-<serial>.npz`; a save writes
 only chunks that are new or have grown since the last save and deletes the files of
 evicted chunks. Latents written back after a chunk was saved are not saved again.
+A save returns a manifest (which chunks, how many steps each) that goes into the checkpoint;
+a load reads exactly those steps, so the replay never runs ahead of its checkpoint.
 """
 import collections
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,21 +208,26 @@ class Replay:
         self.inserts = state["inserts"]
         self.samples = state["samples"]
 
-    def save(self, directory):
+    def save(self, directory, keep=()) -> list:
+        """Write new or grown chunks; returns the manifest [serial, stream, index, length] of every chunk,
+        to store with the checkpoint. Deletes the files of evicted chunks, except the serials in `keep`
+        (those an older checkpoint still needs)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        live = set()
+        manifest = []
         for stream, state in self.streams.items():
             for index, chunk in state.chunks.items():
-                live.add(chunk.serial)
                 if chunk.saved_length < chunk.length:
                     self._write_chunk(directory, stream, index, chunk)
+                manifest.append([chunk.serial, stream, index, chunk.length])
+        needed = {entry[0] for entry in manifest} | set(keep)
         for path in directory.glob("chunk-*.npz"):
-            if int(path.stem.split("-")[1]) not in live:
+            if chunk_serial(path) not in needed:
                 path.unlink()
+        return manifest
 
     def _write_chunk(self, directory: Path, stream: int, index: int, chunk: Chunk):
-        path = directory / f"chunk-{chunk.serial:09d}.npz"
+        path = directory / chunk_name(chunk.serial)
         temp = path.with_suffix(".tmp")
         arrays = {key: array[: chunk.length] for key, array in chunk.data.items()}
         with open(temp, "wb") as file:
@@ -227,28 +235,32 @@ class Replay:
         os.replace(temp, path)
         chunk.saved_length = chunk.length
 
-    def load(self, directory):
-        """Load the newest saved chunks, up to capacity; returns the number of steps loaded."""
-        paths = sorted(Path(directory).glob("chunk-*.npz"), reverse=True)
+    def load(self, directory, manifest: list) -> tuple[int, list[str]]:
+        """Load the steps a checkpoint's `manifest` lists (the newest up to capacity), and no step written
+        after it. Returns (steps loaded, one problem line per chunk file that is missing or unreadable,
+        naming it and the steps lost); such a chunk is skipped and its stream goes on after the gap."""
         newest, steps = [], 0
-        for path in paths:
+        for entry in sorted(manifest, reverse=True):
             if steps >= self.capacity + self.length:
                 break
-            with np.load(path) as file:
-                newest.append((path, int(file["_stream"]), int(file["_index"]), int(file["_length"])))
-            steps += newest[-1][3]
-        loaded = []
-        for path, stream, index, length in reversed(newest):  # oldest first
-            with np.load(path) as file:
-                step_arrays = {key: file[key] for key in file.files if not key.startswith("_")}
+            newest.append(entry)
+            steps += entry[3]
+        loaded, problems = [], []
+        for serial, stream, index, length in reversed(newest):  # oldest first
+            path = Path(directory) / chunk_name(serial)
+            try:
+                step_arrays = read_chunk(path, stream, index, length)
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+                problems.append(f"replay chunk {path} is missing or unreadable ({type(error).__name__}: {error}): "
+                                f"skipped, {length} steps of env {stream} lost")
+                continue
             if self.spaces is None:
                 self.spaces = {k: (v.dtype, v.shape[1:]) for k, v in step_arrays.items()}
             data = {k: np.zeros((self.chunksize, *shape), dtype) for k, (dtype, shape) in self.spaces.items()}
             for key, array in step_arrays.items():
                 data[key][:length] = array
-            serial = int(path.stem.split("-")[1])
             state = self.streams[stream]
-            if not state.chunks:
+            if index - 1 not in state.chunks:  # the stream's first chunk, or the first after a lost one
                 state.first_item = index * self.chunksize
             state.chunks[index] = Chunk(data, serial, length, saved_length=length)
             state.size = index * self.chunksize + length
@@ -260,4 +272,26 @@ class Replay:
                 start = end + 1 - self.length
                 if start >= self.streams[stream].first_item:
                     self._push_item(make_stepid(stream, start))
-        return sum(length for _, _, length in loaded)
+        return sum(length for _, _, length in loaded), problems
+
+
+def chunk_name(serial: int) -> str:
+    return f"chunk-{serial:09d}.npz"
+
+
+def chunk_serial(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def read_chunk(path: Path, stream: int, index: int, length: int) -> dict:
+    """The first `length` steps of a chunk file (a later save may have grown it); raises if the file is
+    missing, cut, corrupt or not the chunk the manifest names."""
+    with np.load(path, allow_pickle=False) as file:
+        if (int(file["_stream"]), int(file["_index"])) != (stream, index) or int(file["_length"]) < length:
+            raise ValueError(f"holds env {int(file['_stream'])}, chunk {int(file['_index'])}, "
+                             f"{int(file['_length'])} steps; the checkpoint expects {length} steps of env {stream}, "
+                             f"chunk {index}")
+        arrays = {key: file[key][:length] for key in file.files if not key.startswith("_")}
+    if any(len(array) < length for array in arrays.values()):
+        raise ValueError("arrays shorter than the recorded length")
+    return arrays

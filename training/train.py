@@ -10,11 +10,13 @@ different config is refused. Episodes in progress restart; the log files are cut
 checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once. A suite whose env
 keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead.
 
-Exit codes: 0 done (or already done), 2 bad arguments or a different config, 3 the suite's engine is
-not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1) after checkpointing on
-that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
+Exit codes: 0 done (or already done), 1 disk full (resumable once there is space) or a crash, 2 bad
+arguments, a different config or a folder in use by another run (its lock, training/run_folder.py), 3 the
+suite's engine is not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1, 130 for Ctrl-C)
+after checkpointing on that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
 """
 import argparse
+import errno
 import os
 import random
 import resource
@@ -29,10 +31,10 @@ import torch
 
 import envs
 from agent.agent import DETER_DTYPE
-from agent.config import SIZES, make_config, parse_value
+from agent.config import SIZES, make_config, parse_overrides, parse_value
 from agent.hardware import compile_cache_dir, resolve_device, resolve_precision
 from envs.parallel import BatchEnv
-from training.checkpoint import Checkpoint
+from training.checkpoint import Checkpoint, warn
 from training.driver import Driver
 from training.host import keep_freed_memory
 from training.logger import Logger
@@ -89,11 +91,7 @@ def parse_args(argv):
             text = getattr(args, key)
             if text is not None:
                 values[key] = parse_value(key, text)
-        for item in args.set:
-            key, equals, text = item.partition("=")
-            if not equals:
-                raise ValueError(f"--set needs key=value, got {item!r}")
-            values[key.strip()] = parse_value(key.strip(), text.strip())
+        values.update(parse_overrides(args.set))
         config = make_config(**values)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
         check_trackers(config.trackers)  # e.g. wandb chosen but not installed
@@ -198,15 +196,20 @@ class Clock:
 
 
 class StopSignal:
-    """Remembers SIGTERM / SIGUSR1 (SLURM preemption, time limit) so the loop can checkpoint and exit."""
+    """Remembers SIGTERM / SIGUSR1 (SLURM preemption, time limit) and SIGINT (Ctrl-C) so the loop can
+    checkpoint and exit; a second Ctrl-C exits at once (the files stay consistent: every write is atomic
+    or an appended line that the next resume cuts back to the checkpoint)."""
 
-    NUMBERS = (signal.SIGTERM, signal.SIGUSR1)
+    NUMBERS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
     def __init__(self):
         self.received = None
         self.previous = {number: signal.signal(number, self.handle) for number in self.NUMBERS}
 
     def handle(self, number, frame):
+        if number == signal.SIGINT and self.received == signal.SIGINT:
+            print("\nsecond Ctrl-C: exiting at once, without a new checkpoint.", file=sys.stderr, flush=True)
+            os._exit(128 + signal.SIGINT)
         self.received = number
 
     def restore(self):
@@ -296,19 +299,28 @@ class MetricsWriter:
 
 
 class ReplayFiles:
-    """The replay's checkpoint part: its sampler state goes into the checkpoint, its steps into chunk
-    files beside it (only new chunks are written)."""
+    """The replay's checkpoint part: its sampler state and the manifest of its chunks (which files, how
+    many steps each) go into the checkpoint, its steps into chunk files beside it (only new chunks are
+    written). A chunk file stays while the previous checkpoint (the fallback) still lists it."""
 
     def __init__(self, replay: Replay, folder: Path):
         self.replay, self.folder, self.loaded = replay, folder, 0
+        self.previous = []  # manifest of the last save or load
 
     def save(self) -> dict:
-        self.replay.save(self.folder)
-        return self.replay.state_dict()
+        manifest = self.replay.save(self.folder, keep=[entry[0] for entry in self.previous])
+        self.previous = manifest
+        return {**self.replay.state_dict(), "chunks": manifest}
 
     def load(self, state: dict):
         self.replay.load_state_dict(state)
-        self.loaded = self.replay.load(self.folder)
+        if "chunks" not in state:
+            warn("this checkpoint predates replay manifests; the replay starts empty")
+            return
+        self.previous = state["chunks"]
+        self.loaded, problems = self.replay.load(self.folder, state["chunks"])
+        for problem in problems:
+            warn(problem)
 
 
 def make_envs(config, start_step: int) -> BatchEnv:
@@ -318,6 +330,9 @@ def make_envs(config, start_step: int) -> BatchEnv:
                         parallel=config.parallel_envs)  # fmt: skip
     except ValueError as error:  # e.g. an unknown task
         raise CannotRun(2, str(error)) from error
+    except TypeError as error:  # an env_args key the adapter (or the env behind it) does not take
+        raise CannotRun(2, f"env_args {config.env_args} do not fit the {config.suite} adapter: {error}. "
+                        "Leave out or rename the key.") from error
     except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)
         raise CannotRun(3, f"{config.suite} cannot run here: {error}") from error
 
@@ -359,18 +374,34 @@ def main(argv=None, agent_class=None) -> int:
     if agent_class is None:
         from agent.agent import Agent as agent_class
     folder = RunFolder(logdir, config)
-    error = folder.config_error()
+    error = folder.lock()
     if error:
-        print(error, file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if folder.finished():
-        print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
-        return 0
     try:
+        error = folder.config_error()
+        if error:
+            print(error, file=sys.stderr)
+            return 2
+        if folder.finished():
+            print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
+            return 0
         return train(config, folder, agent_class, argv if argv is not None else sys.argv[1:])
     except CannotRun as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"error: no space left to write {error.filename or folder.path} ({error.strerror}). The checkpoints "
+              "and logs up to the last checkpoint are intact; free some space and rerun the same command to "
+              "resume.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the training loop: nothing to save yet
+        print("\nInterrupted before training started; nothing was trained.", file=sys.stderr)
+        return 128 + signal.SIGINT
+    finally:
+        folder.unlock()
 
 
 def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:

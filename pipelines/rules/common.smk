@@ -4,11 +4,12 @@ import os
 
 import yaml
 
-from agent.config import SIZES
+from agent.config import SIZES, make_config, parse_overrides
 from envs import SUITES
-from pipelines.grid import check_names, grid_cells, run_name, train_resources
+from pipelines.grid import check_names, check_overrides, grid_cells, run_name, train_resources
 
 check_names(config, SIZES)
+check_overrides(config, lambda items: make_config(**parse_overrides(items)))
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
 RUN_PATTERN = "{suite}/{task}/{size}-ratio{train_ratio}/seed{seed}"

@@ -29,6 +29,9 @@ def test_shipped_configs_are_valid(name):
     ({"grid": [{"suite": "gym", "seeds": [0], "sizes": ["3m"]}]}, "3m"),
     ({"grid": [{"suite": "pong", "seeds": [0]}]}, "pong"),
     ({"aggregation": {"binz": 30}}, "binz"),
+    ({"train": {"overrides": ["batch_sise=8"]}}, "train.overrides: unknown config key 'batch_sise'"),
+    ({"train": {"overrides": ["batch_size=0"]}}, "train.overrides: batch_size must be at least 1"),
+    ({"train": {"overrides": "batch_size=8"}}, "config train.overrides: 'batch_size=8' is not of type 'array'"),
 ])
 def test_schema_rejects_bad_config_naming_the_key(tmp_path, override, named):
     bad = tmp_path / "bad.yaml"
@@ -38,6 +41,7 @@ def test_schema_rejects_bad_config_naming_the_key(tmp_path, override, named):
     output = result.stdout + result.stderr
     assert named in output
     assert "Job stats" not in output
+    assert "$schema" not in output, "the failing rule, not the whole schema"
 
 
 def expected_train_jobs(name: str) -> int:

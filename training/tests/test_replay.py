@@ -89,13 +89,13 @@ def test_save_load_round_trip_incremental(tmp_path):
     assert len(first) == 4  # per stream one full and one partial chunk
     for stream in range(2):
         replay.add(make_step(stream, 12), stream)
-    replay.save(tmp_path)
+    manifest = replay.save(tmp_path)
     second = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.npz")}
     unchanged = [name for name in first if first[name] == second[name]]
     assert len(unchanged) == 2, "full chunks are not written again"
 
     loaded = Replay(capacity=1000, length=5, chunksize=8, online=False, seed=0)
-    assert loaded.load(tmp_path) == 26
+    assert loaded.load(tmp_path, manifest) == (26, [])
     assert len(loaded) == len(replay)
     assert sorted(loaded.items[: len(loaded)]) == sorted(replay.items[: len(replay)])
     for stream in range(2):
@@ -110,13 +110,47 @@ def test_save_load_round_trip_incremental(tmp_path):
 def test_load_keeps_only_newest_up_to_capacity(tmp_path):
     replay = Replay(capacity=1000, length=5, chunksize=8, online=False, seed=0)
     fill(replay, streams=1, steps=64)
-    replay.save(tmp_path)
+    manifest = replay.save(tmp_path)
     small = Replay(capacity=20, length=5, chunksize=8, online=False, seed=0)
-    small.load(tmp_path)
+    small.load(tmp_path, manifest)
     assert len(small) == 20
     assert small.sample(50)["vector"][:, 0, 1].min() >= 64 - 20 - 4
     small.save(tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == len(small.streams[0].chunks), "evicted chunk files are deleted"
+
+
+def test_load_holds_exactly_the_checkpointed_steps_even_after_later_saves(tmp_path):
+    """A save after the checkpoint (then killed before its checkpoint was complete) grows and adds chunk
+    files; loading the checkpoint's manifest reads only its own steps, and its files were kept."""
+    replay = Replay(capacity=1000, length=5, chunksize=8, online=False, seed=0)
+    fill(replay, streams=2, steps=12)
+    manifest = replay.save(tmp_path)
+    for step in range(12, 30):
+        for stream in range(2):
+            replay.add(make_step(stream, step), stream)
+    replay.save(tmp_path, keep=[entry[0] for entry in manifest])
+    loaded = Replay(capacity=1000, length=5, chunksize=8, online=False, seed=0)
+    assert loaded.load(tmp_path, manifest) == (24, [])
+    assert [loaded.streams[stream].size for stream in range(2)] == [12, 12]
+    assert loaded.sample(20)["vector"][:, :, 1].max() == 11, "no step after the checkpoint"
+
+
+def test_missing_cut_or_corrupt_chunks_are_skipped_and_named(tmp_path):
+    replay = Replay(capacity=1000, length=5, chunksize=8, online=False, seed=0)
+    fill(replay, streams=1, steps=40)  # chunks of steps 0-7, 8-15, 16-23, 24-31, 32-39
+    manifest = replay.save(tmp_path)
+    paths = sorted(tmp_path.glob("*.npz"))
+    paths[1].unlink()
+    paths[2].write_bytes(paths[2].read_bytes()[:100])  # cut
+    paths[3].write_bytes(b"not a zip file at all")
+    loaded = Replay(capacity=1000, length=5, chunksize=8, online=False, seed=0)
+    steps, problems = loaded.load(tmp_path, manifest)
+    assert steps == 16 and len(problems) == 3
+    for path, problem in zip(paths[1:4], problems, strict=True):
+        assert str(path) in problem and "8 steps of env 0 lost" in problem
+    vector = loaded.sample(200)["vector"][:, :, 1]  # (B, L) step numbers: windows never cross the gap
+    assert set(vector[:, 0]) <= set(range(0, 4)) | set(range(32, 36))
+    assert np.all(np.diff(vector, axis=1) == 1)
 
 
 def test_sampling_is_deterministic_given_seed():

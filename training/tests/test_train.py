@@ -51,6 +51,10 @@ def read_lines(path: Path) -> list[dict]:
         (["--set", "compile=true"], "compile must be one of off, steps, update"),
         (["--envs", "0"], "envs must be at least 1"),
         (["--set", "env_args={repeat: 2}"], "--set repeat=N"),
+        (["--train-ratio", "-1"], "train_ratio must be a number above 0"),
+        (["--train-ratio", "0"], "train_ratio must be a number above 0"),
+        (["--set", "batch_size=0"], "batch_size must be at least 1"),
+        (["--set", "precision=float16"], "precision must be one of auto, float32, bfloat16"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, message):
@@ -74,6 +78,20 @@ def test_env_that_cannot_be_built_fails_before_anything_is_written(tmp_path, cap
     assert main(argv, agent_class=FakeAgent) == 2
     assert message in capsys.readouterr().err
     assert not logdir.exists()
+
+
+@pytest.mark.parametrize("logdir, extra, message", [
+    ("file", [], "cannot hold a run (File exists"),
+    ("/proc/no-runs-here/run", [], "cannot hold a run (No such file or directory"),  # read-only for root too
+    ("run", ["--set", "env_args={foo: 1}"], "env_args {'foo': 1} do not fit the gym adapter"),
+])
+def test_unusable_logdir_or_env_args_exit_2_before_anything_is_written(tmp_path, capsys, logdir, extra, message):
+    (tmp_path / "file").write_text("not a folder")
+    logdir = tmp_path / logdir
+    assert main([*CARTPOLE, "--logdir", str(logdir), *extra], agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) <= 2, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_suite_without_its_engine_fails_with_the_install_hint(tmp_path, capsys):
@@ -105,7 +123,7 @@ def test_run_folder_finished_run_and_config_refusal(tmp_path, capsys):
     assert main(argv, agent_class=FakeAgent) == 0
     names = sorted(p.name for p in logdir.iterdir())
     assert names == ["checkpoints", "config.yaml", "done.json", names[3], "metrics.jsonl", "provenance.json",
-                     "replay", "scores.jsonl"]  # fmt: skip
+                     "replay", "run.lock", "scores.jsonl"]  # fmt: skip
     assert names[3].startswith("events.out.tfevents.")  # TensorBoard's copy of the two jsonl files
     config = yaml.safe_load((logdir / "config.yaml").read_text())
     assert config["steps"] == 1500 and config["envs"] == 2 and config["deter"] == 512
@@ -285,7 +303,7 @@ def test_killed_and_preempted_run_resumes_without_lost_or_repeated_scores(tmp_pa
     metric_steps = [line["step"] for line in read_lines(logdir / "metrics.jsonl")]
     assert metric_steps == sorted(metric_steps)
     assert read_lines(logdir / "metrics.jsonl")[-1]["train/updates"] > 0
-    from agent.tests.test_trackers import assert_tensorboard_matches_jsonl  # (that module imports this one)
+    from training.tests.test_trackers import assert_tensorboard_matches_jsonl  # (that module imports this one)
 
     assert len(list(logdir.glob("events.out.tfevents.*"))) == 3  # one per start; the later ones purge
     assert_tensorboard_matches_jsonl(logdir)
@@ -326,3 +344,182 @@ def test_replay_that_cannot_fit_is_refused_before_the_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Replay memory:" in err and "Lower --set replay_size" in err
     assert not (logdir / "config.yaml").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130_and_a_second_one_exits_at_once(tmp_path):
+    """Ctrl-C reaches the whole process group (the env workers too), as from a terminal."""
+    logdir = tmp_path / "run"
+    command = [sys.executable, "-m", "training.train", *CARTPOLE, *TINY, "--steps", "5000", "--logdir", str(logdir),
+               "--set", "save_every=0.5", "--set", "parallel_envs=true"]  # fmt: skip
+    run = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
+               start_new_session=True)
+    first = subprocess.Popen(command, **run)
+    wait_for_checkpoint(first, logdir, after_step=100)
+    os.killpg(first.pid, signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Got signal 2: saved a checkpoint" in stderr
+    assert newest_checkpoint_step(logdir) > 100
+
+    # A second Ctrl-C, here while the first is pending (in a run: while the checkpoint is written).
+    second = subprocess.run([sys.executable, "-c", SECOND_CTRL_C], **run)
+    assert second.returncode == 130, second.stderr
+    assert second.stdout == "first Ctrl-C remembered\n" and "second Ctrl-C: exiting at once" in second.stderr
+
+
+SECOND_CTRL_C = ("import os, signal; from training.train import StopSignal; stop = StopSignal(); "
+                 "os.kill(os.getpid(), signal.SIGINT); assert stop.received == signal.SIGINT; "
+                 "print('first Ctrl-C remembered', flush=True); os.kill(os.getpid(), signal.SIGINT); "
+                 "print('not reached')")
+
+
+def test_resume_loads_exactly_the_checkpoints_replay_steps_and_survives_bad_chunks(tmp_path, capsys):
+    """The newest checkpoint is left incomplete (as by a kill while it was written, after the replay was
+    saved): the resume falls back to the older one and its replay holds exactly that checkpoint's steps.
+    Then chunk files are cut, corrupted and deleted: the resume names each and goes on."""
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "3000", "--set", "train_fill=64", "replay_chunksize=128",
+            "save_every=0.05"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 0
+    checkpoints = sorted((logdir / "checkpoints").glob("*.sha256"))
+    assert len(checkpoints) == 2
+    checkpoints[-1].unlink()
+    (logdir / "done.json").unlink()
+    older = int(checkpoints[0].stem.split("-")[1])
+    assert older < 3000
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    assert f"agent step {older:,}, " in error and f"{older:,} replay steps loaded" in error, error
+
+    (logdir / "done.json").unlink()
+    chunks = sorted((logdir / "replay").glob("*.npz"))
+    chunks[0].unlink()
+    chunks[1].write_bytes(chunks[1].read_bytes()[:200])
+    chunks[2].write_bytes(b"\0" * 50)
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    for path in chunks[:3]:
+        assert f"replay chunk {path} is missing or unreadable" in error
+    assert error.count("128 steps of env 0 lost") == 3
+    assert "3,000 replay steps loaded" not in error and "replay steps loaded" in error
+
+
+def test_fresh_start_over_an_unloadable_run_moves_its_files_aside(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "1500", "--set", "train_fill=64", "save_every=0.05"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    scores = (logdir / "scores.jsonl").read_bytes()
+    replay = sorted(p.name for p in (logdir / "replay").iterdir())
+    for path in (logdir / "checkpoints").glob("*.pt"):
+        path.write_bytes(b"corrupt")
+    (logdir / "done.json").unlink()
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    asides = list(logdir.glob("aside-*"))
+    assert len(asides) == 1 and f"starting fresh; the earlier start's logs, checkpoints and replay are moved to " \
+        f"{asides[0]}" in error
+    assert (asides[0] / "scores.jsonl").read_bytes() == scores
+    assert sorted(p.name for p in (asides[0] / "replay").iterdir()) == replay
+    assert len(list((asides[0] / "checkpoints").glob("*.pt"))) == 2
+    assert {"config.yaml", "metrics.jsonl", "provenance.json"} <= {p.name for p in asides[0].iterdir()}
+    assert read_lines(logdir / "scores.jsonl")[0]["step"] < 100, "the new start begins at step 0"
+
+
+def test_logs_cut_by_hand_are_reported_on_resume_and_never_padded(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "1500", "--set", "train_fill=64"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    scores = (logdir / "scores.jsonl").read_bytes()
+    (logdir / "scores.jsonl").write_bytes(scores[: len(scores) // 2])  # mid-line, most likely
+    (logdir / "metrics.jsonl").unlink()
+    (logdir / "done.json").unlink()
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    assert f"{logdir / 'scores.jsonl'} holds {len(scores) // 2:,} bytes, fewer than the {len(scores):,}" in error
+    assert f"{logdir / 'metrics.jsonl'} holds 0 bytes" in error
+    text = (logdir / "scores.jsonl").read_bytes()
+    assert b"\0" not in text and text.endswith(b"\n")
+    assert text == scores[: scores[: len(scores) // 2].rfind(b"\n") + 1], "cut to its last whole line"
+    read_lines(logdir / "scores.jsonl")  # every line parses
+
+
+def test_unreadable_config_yaml_is_one_clear_line_and_changes_nothing(tmp_path, capsys):
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "300", "--set", "train_fill=64"]
+    assert main(argv, agent_class=FakeAgent) == 0
+    (logdir / "done.json").unlink()
+    (logdir / "config.yaml").write_bytes(b"suite: gym\n  task: [unclosed\n\xff")
+    before = {path: path.read_bytes() for path in logdir.rglob("*") if path.is_file() and path.name != "run.lock"}
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"{logdir / 'config.yaml'} cannot be read (") and len(error.strip().splitlines()) == 1
+    after = {path: path.read_bytes() for path in logdir.rglob("*") if path.is_file() and path.name != "run.lock"}
+    assert after == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
+def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_there_is_space(tmp_path, capsys):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        logdir = disk / "run"
+        argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "20000", "--set", "train_fill=64",
+                "replay_chunksize=128", "save_every=0.05"]  # fmt: skip
+        assert main(argv, agent_class=FakeAgent) == 1
+        error = capsys.readouterr().err
+        lines = [line for line in error.splitlines() if line.startswith(("error", "Traceback"))]
+        assert len(lines) == 1 and lines[0].startswith("error: no space left to write "), error
+        state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+        assert state is not None and 0 < state["counters"]["step"] < 20000
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        assert main(argv, agent_class=FakeAgent) == 0
+        assert f"agent step {state['counters']['step']:,}" in capsys.readouterr().err
+        steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
+        assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+@pytest.mark.slow
+def test_random_sigkills_lose_and_repeat_nothing(tmp_path):
+    """Six SIGKILLs at random moments of one run (some land while a checkpoint or the replay is written),
+    each followed by a restart of the same command, then a run to the end."""
+    import random
+
+    rng = random.Random(os.getpid())
+    logdir = tmp_path / "run"
+    command = [sys.executable, "-m", "training.train", *CARTPOLE, *TINY, "--steps", "1500", "--logdir", str(logdir),
+               "--set", "save_every=0.3", "--set", "log_every=0.3", "--set", "replay_chunksize=128"]  # fmt: skip
+    run = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    resumes = []
+    for _ in range(6):
+        process = subprocess.Popen(command, **run)
+        wait_for_checkpoint(process, logdir, after_step=newest_checkpoint_step(logdir))
+        time.sleep(rng.uniform(0, 0.6))
+        process.kill()
+        _, stderr = process.communicate()
+        assert process.returncode == -signal.SIGKILL, "killed before the end"
+        resumes += [line for line in stderr.splitlines() if line.startswith("Resuming")]
+    final = subprocess.run(command, timeout=600, **run)
+    assert final.returncode == 0, final.stderr
+    resumes += [line for line in final.stderr.splitlines() if line.startswith("Resuming")]
+
+    assert len(resumes) == 6 and "WARNING: replay chunk" not in final.stderr
+    for line in resumes:  # "... agent step 1,234, 56 episodes, 1,234 replay steps loaded; ..."
+        agent_steps = line.split("agent step ")[1].split(", ")[0]
+        assert line.split("episodes, ")[1].split(" replay steps")[0] == agent_steps, line
+    done = json.loads((logdir / "done.json").read_text())
+    assert done["agent_steps"] == 1500
+    steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
+    assert steps == sorted(set(steps)), "no episode line repeated, none going back (one env: one end per step)"
+    assert len(steps) == done["episodes"], "no episode line lost"
+    metric_steps = [line["step"] for line in read_lines(logdir / "metrics.jsonl")]
+    assert metric_steps == sorted(metric_steps)
+    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    assert sum(entry[3] for entry in state["replay"]["chunks"]) == state["counters"]["step"] == 1500
