@@ -8,13 +8,19 @@ export MUJOCO_GL ?= egl
 
 venv: $(VENV)/.pins-installed
 
+# ProcGen's two packages declare numpy<2 (and older glfw, filelock, imageio-ffmpeg), which the pin file
+# cannot satisfy, but run with its pins (envs/tests/test_procgen.py): installed after it, without their
+# declared dependencies (their real ones are in the pin file). containers/agent.def installs the same.
+NO_DEPS_PINS := procgen-mirror==0.10.7 gym3==0.3.3
+
 # Re-installs whenever the pins change. torch goes first and alone: any other torch
 # spec would pull a multi-GB CUDA build where a CPU wheel is wanted.
-$(VENV)/.pins-installed: requirements.txt
+$(VENV)/.pins-installed: requirements.txt Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps $(NO_DEPS_PINS)
 	touch $@
 
 # The published reference scores are downloaded into resources/; a machine without network

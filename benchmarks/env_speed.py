@@ -1,6 +1,6 @@
 """Env steps per second with random actions, single process, for the suites that run here.
 
-    .venv/bin/python -m benchmarks.env_speed [--seconds 5]   (from the repository root)
+    .venv/bin/python -m benchmarks.env_speed [--seconds 5] [--suite NAME ...]   (from the repository root)
 
 Counts agent steps (one `step` call) and env steps (agent steps x the suite's action repeat),
 resets included, and prints a Markdown table.
@@ -19,6 +19,7 @@ CASES = [
     ("dmc_vision", "walker_walk", {}),
     ("bsuite", "catch/0", {}),
     ("crafter", "reward", {}),
+    ("procgen", "coinrun", {}),
     ("gym", "CartPole-v1", {}),
 ]
 
@@ -40,10 +41,13 @@ def measure(suite, task, overrides, seconds):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0, help="time per suite")
+    parser.add_argument("--suite", nargs="+", help="only these suites (default: all of the table)")
     args = parser.parse_args()
     print("| suite | task | agent steps/s | env steps/s (x repeat) |")
     print("|---|---|---|---|")
     for suite, task, overrides in CASES:
+        if args.suite and suite not in args.suite:
+            continue
         rate = measure(suite, task, overrides, args.seconds)
         repeat = envs.SUITES[suite].repeat
         print(f"| {suite} | {task} | {rate:,.0f} | {rate * repeat:,.0f} |", flush=True)

@@ -1,4 +1,4 @@
 """Benchmark environments behind one interface (envs/base.py): `envs.make(suite, task, seed)`."""
-from envs.registry import NO_STEP_LIMIT, PUBLISHED_ONLY, SUITES, Suite, make
+from envs.registry import NO_STEP_LIMIT, SUITES, Suite, make
 
-__all__ = ["NO_STEP_LIMIT", "PUBLISHED_ONLY", "SUITES", "Suite", "make"]
+__all__ = ["NO_STEP_LIMIT", "SUITES", "Suite", "make"]

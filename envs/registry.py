@@ -14,6 +14,11 @@ from envs.bsuite import EXPERIMENTS as BSUITE_EXPERIMENTS
 from envs.bsuite import all_ids as bsuite_ids
 from envs.bsuite import episode_budget as bsuite_episode_budget
 
+# The 16 ProcGen games, as in procgen-dreamerv3.json.gz without the `procgen_` prefix.
+PROCGEN_GAMES = (
+    "bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot", "heist",
+    "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot",
+)  # fmt: skip
 # The 26 games of Atari 100k and the 57 of Atari 200M, as in the official score files
 # (atari100k-dreamerv3.json.gz, atari57-dreamerv3.json.gz) without the `atari_` prefix.
 ATARI100K_GAMES = (
@@ -64,7 +69,7 @@ NO_STEP_LIMIT = 10**15
 class Suite:
     name: str
     tasks: tuple  # valid task names; bsuite: experiment names (ids are `<experiment>/<n>`); gym: any id
-    make_fn: Callable[..., Env] | None  # make_fn(task, seed, repeat, **overrides); None: published scores only
+    make_fn: Callable[..., Env]  # make_fn(task, seed, repeat, **overrides)
     # --- Official run settings (spec 6.2) ---
     repeat: int = 1  # action repeat: logged env steps = agent steps x repeat
     train_ratio: int = 32  # replayed steps per agent step
@@ -149,6 +154,13 @@ def _minecraft(task, seed, repeat, **overrides):
     return Minecraft(task, seed=seed, **overrides)
 
 
+def _procgen(task, seed, repeat, **overrides):
+    from envs.procgen import ProcGen
+
+    _no_repeat("procgen", repeat)
+    return ProcGen(task, seed=seed, **overrides)
+
+
 def _gym(task, seed, repeat, **overrides):
     from envs.gym import Gym
 
@@ -183,15 +195,14 @@ SUITES = {
         Suite("minecraft", ("diamond",), _minecraft, train_ratio=32, steps=100_000_000, envs=16,
               installs_here=False, needs_display=True, score_files=("minecraft_diamond",),
               task_prefix="minecraft_"),
+        # Officially run for 1.1e8 steps; the published scores and the paper use 5e7.
+        Suite("procgen", PROCGEN_GAMES, _procgen, train_ratio=64, steps=110_000_000, envs=16,
+              score_files=("procgen",), task_prefix="procgen_", normaliser="procgen_hard",
+              report_budget=50_000_000),
         # Not an official suite: small defaults for smoke runs on any Gymnasium id.
         Suite("gym", (), _gym, train_ratio=512, steps=100_000, size="1m", open_tasks=True,
               grid_tasks=lambda: ("CartPole-v1",), score_files=("gym",), task_prefix="gym_"),
     )
-}
-# Suites the published score files hold that no adapter here runs: compared, never trained.
-PUBLISHED_ONLY = {
-    "procgen": Suite("procgen", (), None, score_files=("procgen",), task_prefix="procgen_",
-                     normaliser="procgen_hard"),
 }
 
 

@@ -45,7 +45,7 @@ CUDA_HOST_PROCESS_BYTES = 4 * 2**30
 # Agent steps per second of one env with random actions (README suites table, benchmarks/env_speed.py on a
 # 2-core machine). DMLab and Minecraft do not install here: UNMEASURED placeholders.
 ENV_SPEED = {"atari100k": 1780, "atari200m": 1230, "dmc_proprio": 5400, "dmc_vision": 33, "bsuite": 34000,
-             "crafter": 118, "gym": 44000, "dmlab": 100, "minecraft": 30}  # fmt: skip
+             "crafter": 118, "procgen": 150, "gym": 44000, "dmlab": 100, "minecraft": 30}  # fmt: skip
 ENV_SPEED_UNMEASURED = ("dmlab", "minecraft")
 
 
@@ -64,6 +64,7 @@ SUITE_SPACES = {
     "bsuite": ({"vector": Space(np.float32, (2500,))}, DISCRETE),  # deep_sea/20: a 50 x 50 grid
     "crafter": (_image(64, 64), DISCRETE),
     "dmlab": ({**_image(64, 64), "instr": Space(np.float32, (INSTR_TOKENS * INSTR_EMBED,))}, DISCRETE),
+    "procgen": (_image(96, 96), {"action": Space(np.int32, (), 0, 15)}),
     "minecraft": (_image(64, 64), DISCRETE),  # plus inventory vectors of a few hundred bytes (MineRL's list)
     "gym": ({"vector": Space(np.float32, (4,))}, DISCRETE),  # CartPole; other ids differ
 }

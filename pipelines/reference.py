@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from envs import PUBLISHED_ONLY, SUITES
+from envs import SUITES
 from pipelines.runs import Run
 
 # Pinned commits of the public repositories, so a download always gives the same bytes.
@@ -20,7 +20,7 @@ BASELINES_COMMIT = "f8817c4040cebada9bb9712554b0234c70c291d5"
 CRAFTER = "https://raw.githubusercontent.com/danijar/crafter/d751a98bbca8fd4494e67ea4326dca562f0800d4"
 
 # Score-file name prefix -> the suite's row in the registry.
-FILE_SUITE = {prefix: suite for suite in [*SUITES.values(), *PUBLISHED_ONLY.values()] for prefix in suite.score_files}
+FILE_SUITE = {prefix: suite for suite in SUITES.values() for prefix in suite.score_files}
 
 
 def source_url(relative_path: str) -> str:

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from envs import PUBLISHED_ONLY, SUITES
+from envs import SUITES
 from pipelines.runs import Run
 
 # Minecraft: an episode return above 11.5 means the diamond was collected (spec 6.7).
@@ -76,7 +76,7 @@ def diamond_found(run: Run) -> float:
 
 def normaliser(suite: str, task: str, baselines: dict):
     """(low, high) for min-max normalisation, or None where the suite reports raw returns."""
-    row = SUITES.get(suite) or PUBLISHED_ONLY[suite]
+    row = SUITES[suite]
     if row.normaliser:
         return tuple(baselines[row.normaliser][task])
     return row.score_range  # e.g. DMC returns lie in [0, 1000]; used for IQM and optimality gap

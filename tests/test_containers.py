@@ -171,6 +171,12 @@ def test_recipe_installs_the_pin_file_as_ci_does(path):
     assert steps[:3] == [torch, torch + "+cpu", PIN_FILE_IN_IMAGE], steps
 
 
+def test_agent_recipe_installs_procgen_without_deps_as_ci_does():
+    no_deps_pins = re.search(r"^NO_DEPS_PINS := (.+)$", (REPO / "Makefile").read_text(), re.M).group(1).split()
+    installs = pip_installs(recipe(CONTAINERS / "agent.def"))
+    assert [args[-len(no_deps_pins):] for args in installs if "--no-deps" in args] == [no_deps_pins]
+
+
 def test_torch_flavour_is_a_build_argument_with_cuda_by_default():
     post = recipe(CONTAINERS / "agent.def").sections["post"].script
     assert 'case "cuda" in' in post

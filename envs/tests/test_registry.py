@@ -15,17 +15,18 @@ SCORES = pathlib.Path("/work/shared/reference/dreamerv3-scores")
 def test_suites_and_task_counts():
     assert set(envs.SUITES) == {
         "atari100k", "atari200m", "dmc_proprio", "dmc_vision", "bsuite", "crafter", "dmlab", "minecraft",
-        "gym",
+        "procgen", "gym",
     }  # fmt: skip
     counts = {name: len(info.tasks) for name, info in envs.SUITES.items()}
     assert counts["atari100k"] == 26 and counts["atari200m"] == 57
     assert counts["dmc_proprio"] == 18 and counts["dmc_vision"] == 20
     assert counts["dmlab"] == 30 and envs.SUITES["crafter"].tasks == ("reward", "noreward")
     assert envs.SUITES["minecraft"].tasks == ("diamond",)
+    assert counts["procgen"] == 16
     assert set(registry.ATARI100K_GAMES) <= set(registry.ATARI57_GAMES)
 
 
-@pytest.mark.parametrize("suite", ["atari100k", "atari200m", "dmc_proprio", "dmc_vision", "dmlab"])
+@pytest.mark.parametrize("suite", ["atari100k", "atari200m", "dmc_proprio", "dmc_vision", "dmlab", "procgen"])
 def test_tasks_match_official_score_files(suite):
     """The registry's tasks, score-file name and task prefix name exactly the published runs."""
     prefix = envs.SUITES[suite].task_prefix
@@ -48,6 +49,7 @@ def test_official_run_settings():
         "crafter": (1, 512, 1_100_000, 1, "200m", True),
         "dmlab": (4, 32, 26_000_000, 16, "200m", True),
         "minecraft": (1, 32, 100_000_000, 16, "200m", True),
+        "procgen": (1, 64, 110_000_000, 16, "200m", True),
     }
     for name, values in expected.items():
         info = envs.SUITES[name]
@@ -93,7 +95,8 @@ def test_unknown_gym_id_says_how_to_list():
 
 def test_import_is_cheap():
     """`import envs` loads no engine: adapters import them when an env is built."""
-    engines = ["ale_py", "dm_control", "mujoco", "bsuite", "crafter", "gymnasium", "deepmind_lab", "minerl"]
+    engines = ["ale_py", "dm_control", "mujoco", "bsuite", "crafter", "gymnasium", "deepmind_lab", "minerl",
+               "procgen", "gym3"]
     code = f"import sys, envs; print([m for m in {engines!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout

@@ -23,6 +23,7 @@ RUNS = [
     ("dmc_vision", "cartpole_swingup", {"length": 100}, []),
     ("bsuite", "catch/0", {}, ["log/bsuite/total_return"]),
     ("crafter", "reward", {"length": 100}, ["log/reward", "log/achievement_collect_wood"]),
+    ("procgen", "coinrun", {"length": 100}, []),
 ]
 
 

@@ -162,3 +162,21 @@ def test_malformed_and_truncated_lines_are_reported_and_skipped(tmp_path, refere
 
 def workflow_config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_procgen_run_is_normalised_beside_the_published_runs(tmp_path, reference_dir):
+    # procgen_hard min-max for coinrun is [5, 10]: the final return 9 is (9 - 5) / 5 = 0.8 normalised.
+    episodes = [{"step": 100, "episode/score": 6.0}, {"step": 200, "episode/score": 9.0}]
+    folder = write_run(tmp_path / "run", "procgen", "coinrun", 0, episodes, steps=200)
+    out = tmp_path / "out"
+    reference = [reference_dir / "dreamerv3-scores/procgen-dreamerv3.json.gz"]
+    aggregate(workflow_config(), [folder], reference, reference_dir / "baselines.yaml", out)
+    runs = pd.read_csv(out / "runs.csv")
+    coinrun = runs[runs.task == "procgen_coinrun"].set_index("source")
+    assert (coinrun.loc["ours", "window"], coinrun.loc["ours", "window_norm"]) == (9.0, pytest.approx(0.8))
+    assert coinrun.loc["reference", "budget"] == 50_000_000  # the published runs are scored at 5e7
+    assert len(runs[(runs.suite == "procgen") & (runs.source == "reference")]) == 16
+    curves = pd.read_csv(out / "curves.csv")
+    ours = curves[(curves.task == "procgen_coinrun") & (curves.source == "ours")]
+    assert ours.score_norm.iloc[-1] == pytest.approx(0.8)
+    assert set(curves[curves.task == "procgen_coinrun"].source) == {"ours", "reference"}

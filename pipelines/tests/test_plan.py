@@ -88,7 +88,7 @@ def test_suite_spaces_hold_the_largest_replay_step_of_the_adapters_that_install_
     config = make_config(size="1m")
     checked = {"atari100k": ["pong"], "atari200m": ["pong"], "dmc_proprio": envs.SUITES["dmc_proprio"].tasks,
                "dmc_vision": ["walker_walk", "quadruped_run"], "bsuite": ["catch/0", "deep_sea/20"],
-               "crafter": ["reward"], "gym": ["CartPole-v1"]}  # fmt: skip
+               "crafter": ["reward"], "procgen": ["coinrun"], "gym": ["CartPole-v1"]}  # fmt: skip
     for suite, tasks in checked.items():
         largest = 0
         for task in tasks:

@@ -85,8 +85,8 @@ def test_evaluation_of_every_run_is_off_by_default_and_one_job_per_run_when_aske
 
 def test_paper_grid_size():
     # 26 + 57 Atari games x 5, 18 + 20 DMC tasks x 5, 30 DMLab levels x 5, Crafter x 5,
-    # Minecraft x 20, 468 bsuite settings x 1, CartPole x 5.
-    assert expected_train_jobs("paper.yaml") == 130 + 285 + 90 + 100 + 150 + 5 + 20 + 468 + 5
+    # Minecraft x 20, 16 ProcGen games x 1, 468 bsuite settings x 1, CartPole x 5.
+    assert expected_train_jobs("paper.yaml") == 130 + 285 + 90 + 100 + 150 + 5 + 20 + 16 + 468 + 5
 
 
 def test_lint_is_clean():
