@@ -91,10 +91,10 @@ def actor_loss(agent, imag: dict, update_normalizer: bool):
     scale = agent.retnorm.scale()
     advantage = (returns - value[:, :-1]) / scale
     loss = -imag["weight"] * (imag["logp"] * advantage + cfg.actor_entropy * entropy)
+    normalised = (returns - agent.retnorm.low) / scale  # the official metric's definition (offset P5)
     metrics = {
         "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
-        "ret": (returns / scale).mean(), "ret_rate": ((returns / scale).abs() >= 1).float().mean(),
-        "retnorm/scale": scale,
+        "ret": normalised.mean(), "ret_rate": (normalised.abs() >= 1).float().mean(), "retnorm/scale": scale,
     }
     return loss, metrics
 
