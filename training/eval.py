@@ -84,7 +84,7 @@ def load_agent(logdir: Path, config, obs_space: dict, act_space: dict):
         first_lines = " ".join(line.strip() for line in str(error).strip().splitlines()[:2])  # torch lists them all
         raise EvalError(f"{path} does not fit the config in {logdir / 'config.yaml'} (was it copied from a run "
                         f"with another size or task?): {first_lines}") from None
-    return agent, state["step"]
+    return agent, state["counters"]["step"]
 
 
 def write_video(path: Path, frames: list) -> Path:
