@@ -64,3 +64,15 @@ def test_length_cap_is_last_only_and_the_next_episode_is_fresh(rng):
     assert not episode[-1]["is_terminal"]
     obs = env.step({**random_action(env, rng), "reset": True})
     assert obs["is_first"] and env.steps == 0
+
+
+@pytest.mark.parametrize("game", PROCGEN_GAMES)
+def test_every_game_builds_and_steps_with_the_official_settings(game, rng):
+    env = envs.make("procgen", game, seed=0)
+    obs = env.step({"action": 0, "reset": True})
+    check_obs(env, obs)
+    assert obs["image"].shape == (96, 96, 3) and env.act_space["action"].classes == 15
+    for _ in range(20):
+        obs = env.step({**random_action(env, rng), "reset": False})
+        check_obs(env, obs)
+    env.close()
