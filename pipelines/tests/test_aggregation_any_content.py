@@ -1,8 +1,11 @@
 """Aggregation never crashes on what it finds in a run folder: real run folders, written by the training CLI,
 mutated at random (bad bytes, non-numeric or non-finite values, cut or empty files); every bad line is listed
 in problems.txt as file:line and reason, and skipped."""
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,14 +16,13 @@ from hypothesis import strategies as st
 from pipelines.aggregate import aggregate
 from pipelines.tests.conftest import REFERENCE
 from pipelines.tests.test_aggregation import workflow_config
-from training.tests.fakes import FakeAgent
-from training.train import main as train
 
 RUNS = {
     "gym": ["--suite", "gym", "--task", "CartPole-v1", "--steps", "600"],
     "bsuite": ["--suite", "bsuite", "--task", "catch/0", "--steps", "300"],  # log/bsuite/... values
 }
 BAD_VALUES = ['"abc"', "NaN", "Infinity", "-Infinity", "1e999", "null", "[]", "{}", "true", '""']
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NUMBER = re.compile(rb"-?\d+(\.\d+)?(e[-+]?\d+)?")
 
 
@@ -32,8 +34,13 @@ def real_runs(tmp_path_factory) -> dict:
     runs = {}
     for name, argv in RUNS.items():
         folder = tmp_path_factory.mktemp("runs") / name
-        assert train([*argv, "--size", "1m", "--device", "cpu", "--logdir", str(folder), "--set",
-                      "train_fill=64", "trackers=[]"], agent_class=FakeAgent) == 0  # fmt: skip
+        # The real entry point as a process (pipelines/ imports no training code); no update is
+        # reached (train_fill above the steps), so this takes seconds.
+        command = [sys.executable, "-m", "training.train", *argv, "--size", "1m", "--device", "cpu",
+                   "--logdir", str(folder), "--set", "train_fill=100000", "threads=1", "trackers=[]"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
+                                env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+        assert result.returncode == 0, result.stderr[-2000:]
         runs[name] = folder
     return runs
 
