@@ -15,7 +15,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate_config(config, "config/schema.yaml")
+validate_config(config, f"{workflow.basedir}/config/schema.yaml")  # validate() resolves a relative path from its caller
 
 
 report: "pipelines/report/workflow.rst"

@@ -108,9 +108,8 @@ def evaluate(logdir: Path, episodes: int, video_episodes: int, device: str | Non
 
     config = load_run_config(logdir, device)
     resolve_device(config.device)
-    suite = envs.SUITES[config.suite]
     env_seed = int(np.random.SeedSequence([config.seed, seed, 0, 1]).generate_state(1)[0])  # not a training seed
-    batch_env = BatchEnv([lambda: envs.make(config.suite, config.task, env_seed, **config.env_args)], parallel=False)
+    batch_env = BatchEnv([lambda: envs.make(config.suite, config.task, env_seed, config.repeat, **config.env_args)], parallel=False)
     try:
         obs_space = {key: space for key, space in batch_env.obs_space.items() if not key.startswith("log/")}
         act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
@@ -121,20 +120,26 @@ def evaluate(logdir: Path, episodes: int, video_episodes: int, device: str | Non
         torch.manual_seed(seed)
         driver = Driver(batch_env, agent)
         results, frames = [], []
+
+        def keep_frame(transition, index):
+            if index == 0 and len(results) < video_episodes:
+                frames.append(transition["image"])
+
+        def keep_episode(episode, index):
+            results.append({key: to_json(value) for key, value in episode.items()
+                            if key.startswith(("episode/", "log/"))})
+            progress.update()
+            progress.set_postfix(score=f"{np.mean([r['episode/score'] for r in results]):.1f}")
+
+        if video_episodes:
+            driver.on_step(keep_frame)
+        driver.on_episode(keep_episode)
         with tqdm(total=episodes, unit="episode", desc=f"evaluating {logdir}", file=sys.stderr) as progress:
             while len(results) < episodes:
-                transition, finished = driver.step()
-                if len(results) < video_episodes:
-                    frames.append(transition["image"][0])
-                for episode in finished:
-                    values = {key: to_json(value) for key, value in episode.items()
-                              if key.startswith(("episode/", "log/"))}
-                    results.append(values)
-                    progress.update()
-                    progress.set_postfix(score=f"{np.mean([r['episode/score'] for r in results]):.1f}")
+                driver.step()
     finally:
         batch_env.close()
-    logged_step = step * suite.repeat
+    logged_step = step * config.repeat  # the run's own action repeat, as in scores.jsonl
     with open(logdir / "eval_scores.jsonl", "a") as file:
         for values in results[:episodes]:
             file.write(json.dumps({"step": logged_step, **values}) + "\n")
