@@ -109,7 +109,8 @@ def evaluate(logdir: Path, episodes: int, video_episodes: int, device: str | Non
     config = load_run_config(logdir, device)
     resolve_device(config.device)
     env_seed = int(np.random.SeedSequence([config.seed, seed, 0, 1]).generate_state(1)[0])  # not a training seed
-    batch_env = BatchEnv([lambda: envs.make(config.suite, config.task, env_seed, config.repeat, **config.env_args)], parallel=False)
+    batch_env = BatchEnv([lambda: envs.make(config.suite, config.task, env_seed, config.repeat, **config.env_args)],
+                         parallel=False)
     try:
         obs_space = {key: space for key, space in batch_env.obs_space.items() if not key.startswith("log/")}
         act_space = {key: space for key, space in batch_env.act_space.items() if key != "reset"}
