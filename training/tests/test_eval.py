@@ -4,20 +4,13 @@ import shutil
 
 import imageio.v2 as imageio
 import pytest
-import torch
 import yaml
 
 from training.eval import main as evaluate
 from training.tests.test_train import CARTPOLE, TINY
 from training.train import main as train
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

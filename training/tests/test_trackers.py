@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from training.tests.fakes import FakeAgent
@@ -12,13 +11,7 @@ from training.tests.test_train import CARTPOLE, TINY
 from training.trackers import TensorBoard
 from training.train import main
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tensorboard_scalars(logdir: Path) -> dict:
