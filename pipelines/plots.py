@@ -1,5 +1,5 @@
 """Plots rule: learning curves per task (reference methods beside ours), aggregate curves
-with bootstrap bands, scaling curves and performance profiles, as PNG and PDF.
+with bootstrap bands, scaling curves, data efficiency and performance profiles, as PNG and PDF.
 
 Drawing is most of the time (seconds per 30-panel page), so the figures are drawn side by side in
 worker processes, and a figure whose inputs and drawing code are unchanged is copied from a cache.
@@ -152,6 +152,124 @@ def scaling_curves(aggregates: pd.DataFrame):
     return figure
 
 
+def seed_mean(per_task):
+    """Bootstrap statistic: the mean over one task's seeds, (batch, seeds) -> (batch, 1)."""
+    return per_task[0].mean(axis=1)[:, None]
+
+
+def efficiency_of_seed(run: pd.DataFrame, column: str, threshold: float) -> tuple[float, float, bool]:
+    """One run's binned curve -> (first bin end at or above the threshold, else the run's last bin end;
+    its last score with an episode; whether it reached the threshold)."""
+    run = run.sort_values("bin")
+    reached = (run[column] >= threshold).to_numpy()
+    steps = run.x.to_numpy()[reached.argmax()] if reached.any() else run.x.max()
+    finite = run[column].dropna()
+    return float(steps), float(finite.iloc[-1]) if len(finite) else math.nan, bool(reached.any())
+
+
+def efficiency_table(curves: pd.DataFrame, reps: int) -> pd.DataFrame:
+    """The paper's scaling claim, per task of ours run at two or more sizes or train ratios: env steps to
+    reach a threshold and the score at the step budget, per (size, ratio), as seed means with 95 %
+    bootstrap intervals over seeds. x is the train ratio (one line per size), or the size where one
+    ratio was run (one line per ratio).
+
+    The threshold is halfway between the lowest and highest seed-mean bin of the task's runs, so it
+    needs no tuning per task; a run that never reaches it counts with its budget (a lower bound), and
+    `reached` says how many seeds did."""
+    ours = curves[(curves.source == "ours") & (curves.suite != "bsuite")]
+    rows = []
+    for task, frame in ours.groupby("task"):
+        if len(frame[["size", "train_ratio"]].drop_duplicates()) < 2:
+            continue
+        column = "score_norm" if frame.score_norm.notna().any() else "score"
+        seed_means = frame.groupby(["label", "bin"])[column].mean()
+        threshold = (seed_means.min() + seed_means.max()) / 2
+        by_ratio = frame.train_ratio.nunique() > 1
+        line_key, x_key = ("size", "train_ratio") if by_ratio else ("train_ratio", "size")
+        for (line_value, x_value), variant in frame.groupby([line_key, x_key]):
+            seeds = [efficiency_of_seed(run, column, threshold) for _, run in variant.groupby("seed")]
+            steps, scores, reached = (np.array(values) for values in zip(*seeds))
+            step_point, step_low, step_high = (value[0] for value in interval_estimates([steps], seed_mean, reps))
+            score_point, score_low, score_high = (value[0] for value in interval_estimates([scores], seed_mean, reps))
+            rows.append(dict(task=task, quantity="normalised score" if column == "score_norm" else "return",
+                             threshold=threshold, line_key=line_key, line_value=line_value, x_key=x_key,
+                             x_value=x_value, steps=step_point, steps_low=step_low, steps_high=step_high,
+                             score=score_point, score_low=score_low, score_high=score_high,
+                             reached=int(reached.sum()), seeds=len(seeds)))
+    return pd.DataFrame(rows)
+
+
+def in_order(values: np.ndarray, rising: bool) -> bool:
+    steps = np.diff(values)
+    return bool(np.all(steps >= 0) if rising else np.all(steps <= 0))
+
+
+def efficiency_summary(table: pd.DataFrame) -> str:
+    """Markdown: per task and line, the numbers of `efficiency_table` and a plain answer whether the
+    paper's trend (more replay or parameters: fewer steps to the threshold, higher score) holds here."""
+    if not len(table):
+        return "No task of ours was run at two or more sizes or train ratios.\n"
+    lines = []
+    for (task, line_value), line in table.groupby(["task", "line_value"], sort=False):
+        first = line.iloc[0]
+        if first.x_key == "size":
+            line = line.iloc[np.argsort([float(size.removesuffix("m")) for size in line.x_value])]
+        name = f"size {line_value}" if first.x_key == "train_ratio" else f"train ratio {line_value:g}"
+        x_name = "train ratio" if first.x_key == "train_ratio" else "size"
+        lines += [f"**{task}, {name}**: threshold {first.quantity} {first.threshold:.3g}.", "",
+                  f"| {x_name} | env steps to threshold [95 % CI] | seeds reached | {first.quantity} at budget "
+                  "[95 % CI] |", "|---|---:|---:|---:|"]
+        for row in line.itertuples():
+            x = f"{row.x_value:g}" if first.x_key == "train_ratio" else row.x_value
+            lines.append(f"| {x} | {row.steps:,.0f} [{row.steps_low:,.0f}, {row.steps_high:,.0f}] | "
+                         f"{row.reached}/{row.seeds} | {row.score:.3g} [{row.score_low:.3g}, {row.score_high:.3g}] |")
+        fewer_steps = in_order(line.steps.to_numpy(), rising=False)
+        higher_score = in_order(line.score.to_numpy(), rising=True)
+        low, high = line.iloc[0], line.iloc[-1]
+        separated = high.steps_high < low.steps_low or high.score_low > low.score_high
+        lines += ["", f"Trend of the paper (more {x_name}: fewer steps to the threshold, higher score at the budget): "
+                  f"steps {'fall' if fewer_steps else 'do not fall'} monotonically, score "
+                  f"{'rises' if higher_score else 'does not rise'} monotonically; the smallest and largest "
+                  f"{x_name} {'are' if separated else 'are not'} separated by their 95 % intervals.", ""]
+    return "\n".join(lines)
+
+
+def data_efficiency(curves: pd.DataFrame, reps: int):
+    """`efficiency_table` drawn: steps to the threshold (left) and score at the budget (right) per task."""
+    table = efficiency_table(curves, reps)
+    tasks = sorted(table.task.unique()) if len(table) else []
+    figure, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(9, 3.2 * max(1, len(tasks))), squeeze=False)
+    if not tasks:
+        axes[0, 0].text(0.5, 0.5, "no task of ours with two or more sizes or train ratios", ha="center")
+    for row, task in zip(axes, tasks):
+        frame = table[table.task == task]
+        first = frame.iloc[0]
+        by_ratio = first.x_key == "train_ratio"
+        sizes = sorted(frame.x_value.unique(), key=lambda size: float(size.removesuffix("m"))) if not by_ratio else []
+        for line_value, line in frame.groupby("line_value"):
+            xs = line.x_value.to_numpy(float) if by_ratio else line.x_value.map(sizes.index).to_numpy()
+            name = f"size {line_value}" if by_ratio else f"ratio {line_value:g}"
+            for axis, value in ((row[0], "steps"), (row[1], "score")):
+                errors = [line[value] - line[f"{value}_low"], line[f"{value}_high"] - line[value]]
+                axis.errorbar(xs, line[value], yerr=errors, marker="o", capsize=3, label=name)
+            for x, steps, reached, seeds in zip(xs, line.steps, line.reached, line.seeds):
+                row[0].annotate(f"{reached}/{seeds}", (x, steps), textcoords="offset points", xytext=(4, 4),
+                                fontsize="x-small")
+        row[0].set_title(f"{task}: env steps to {first.quantity} {first.threshold:.3g}", fontsize="small")
+        row[0].set_ylabel("env steps (seeds that reached it / seeds)", fontsize="x-small")
+        row[1].set_title(f"{task}: {first.quantity} at the budget (last bin)", fontsize="small")
+        row[1].set_ylabel(first.quantity, fontsize="x-small")
+        for axis in row:
+            if by_ratio:
+                axis.set_xscale("log", base=2)
+                axis.set_xlabel("train ratio")
+            else:
+                axis.set_xticks(range(len(sizes)), sizes)
+                axis.set_xlabel("model size")
+            axis.legend(fontsize="x-small")
+    return figure
+
+
 def performance_profiles(profiles: pd.DataFrame):
     benchmarks = sorted(profiles.benchmark.unique())
     figure, axes = panel_grid(max(1, len(benchmarks)), columns=4, size=3.2)
@@ -183,6 +301,7 @@ def figure_jobs(curves: pd.DataFrame, aggregates: pd.DataFrame, profiles: pd.Dat
                          (frame[frame.task.isin(chunk)], chunk, labels)))
     jobs.append(("aggregate_curves", aggregate_curves, (curves, reps)))
     jobs.append(("scaling", scaling_curves, (aggregates,)))
+    jobs.append(("data_efficiency", data_efficiency, (curves, reps)))
     jobs.append(("performance_profiles", performance_profiles, (profiles,)))
     return jobs
 
@@ -234,6 +353,8 @@ def render(name: str, draw, arguments: tuple, out_dir: Path, cache_dir) -> bool:
 def plot_all(curves: pd.DataFrame, aggregates: pd.DataFrame, profiles: pd.DataFrame, out_dir: Path, reps: int,
              workers: int = 1, cache_dir=None):
     out_dir.mkdir(parents=True, exist_ok=True)
+    # The data-efficiency numbers beside their figure, read by the report.
+    (out_dir / "data_efficiency.md").write_text(efficiency_summary(efficiency_table(curves, reps)))
     jobs = drawing_order(figure_jobs(curves, aggregates, profiles, reps))
     progress("plots", f"{len(jobs)} figures, {workers} worker(s)")
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:

@@ -9,6 +9,9 @@ def write_report(paper: Path, aggregates: Path, figures: Path, problems: Path, o
     lines += ["# Figures", ""]
     for figure in sorted(figures.glob("*.png")):
         lines += [f"## {figure.stem.replace('_', ' ')}", "", f"![{figure.stem}]({figure.relative_to(out.parent)})", ""]
+        numbers = figure.with_suffix(".md")  # a figure's numbers, where the plots rule writes them
+        if numbers.exists():
+            lines += [numbers.read_text(), ""]
     skipped = problems.read_text().splitlines()
     lines += ["# Log problems", "", f"{len(skipped)} malformed log lines or runs were skipped.", ""]
     lines += [f"    {line}" for line in skipped[:50]]

@@ -4,6 +4,12 @@ Window protocol (spec 7.4): the mean of the episode scores logged in the last
 `window_fraction` of the budget, e.g. [390k, 400k] frames for Atari100k.
 Binned protocol (spec 7.3): 30 equal bins over [0, budget], each bin the mean of the run's
 episodes in (left, right]; a run's final score is its last bin.
+
+Short runs: a run of ours whose budget is below its suite's own (a CPU-sized demo, e.g. 3k steps
+of a 100k-step suite) is labelled with its budget, so it never mixes with full runs, and its
+window and final bin are widened back to its last episode when they hold none (DMC's 1,000-step
+episodes leave a 3k-step run's last 2.5 % empty). Runs at the suite's budget and the published
+runs are scored exactly by the protocols above.
 """
 import importlib
 import math
@@ -11,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from envs import SUITES
+from envs import NO_STEP_LIMIT, SUITES
 from pipelines.runs import Run
 
 # Minecraft: an episode return above 11.5 means the diamond was collected (spec 6.7).
@@ -19,9 +25,34 @@ DIAMOND_RETURN = 11.5
 VARIANT = ["suite", "task", "method", "size", "train_ratio", "label"]
 
 
+def suite_budget(suite: str) -> float:
+    """The logged step at which the suite's runs are scored: its report budget, else its step budget."""
+    row = SUITES[suite]
+    if row.report_budget:
+        return float(row.report_budget)
+    return math.inf if row.steps >= NO_STEP_LIMIT else float(row.steps * row.repeat)
+
+
+def is_short(run: Run) -> bool:
+    """Our run stopped before its suite's budget (see the module docstring)."""
+    return run.source == "ours" and run.budget < suite_budget(run.suite)
+
+
+def steps_text(steps: float) -> str:
+    """3000 -> '3k', 2500000 -> '2.5M'."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if steps >= scale:
+            return f"{steps / scale:g}{suffix}"
+    return f"{steps:g}"
+
+
 def run_label(run: Run) -> str:
-    """Legend name: the method, plus model size and train ratio for our own runs."""
-    return f"{run.method} {run.size} ratio {run.train_ratio:g}" if run.source == "ours" else run.method
+    """Legend name: the method, plus model size and train ratio for our own runs, and the budget of a
+    short run."""
+    if run.source != "ours":
+        return run.method
+    label = f"{run.method} {run.size} ratio {run.train_ratio:g}"
+    return f"{label} · {steps_text(run.budget)} steps" if is_short(run) else label
 
 
 def fill_budgets(runs: list[Run]) -> None:
@@ -42,6 +73,8 @@ def within_budget(run: Run) -> np.ndarray:
 
 def window_score(run: Run, fraction: float) -> float:
     inside = (run.steps >= run.budget * (1 - fraction)) & within_budget(run)
+    if not inside.any() and is_short(run) and within_budget(run).any():
+        inside = run.steps == run.steps[within_budget(run)].max()  # widened to the last episode
     return float(run.scores[inside].mean()) if inside.any() else math.nan
 
 
@@ -57,6 +90,15 @@ def binned_curve(run: Run, bins: int) -> tuple[np.ndarray, np.ndarray]:
         # The same pairwise sum as ndarray.mean, without its per-call overhead (~200k bins in the paper).
         values[index] = np.add.reduce(grouped[starts[index]:starts[index + 1]]) / (starts[index + 1] - starts[index])
     return edges[1:], values
+
+
+def final_bin(run: Run, bins: int) -> float:
+    """The binned protocol's score: the last bin (for a short run, the last bin with an episode)."""
+    values = binned_curve(run, bins)[1]
+    finite = values[np.isfinite(values)]
+    if math.isnan(values[-1]) and is_short(run) and len(finite):
+        return float(finite[-1])
+    return float(values[-1])
 
 
 def crafter_score(run: Run) -> float:
@@ -87,7 +129,7 @@ def run_table(runs: list[Run], baselines: dict, bins: int, window_fraction: floa
     rows = []
     for run in runs:
         window = window_score(run, window_fraction)
-        final_bin = binned_curve(run, bins)[1][-1]
+        final = final_bin(run, bins)
         bounds = normaliser(run.suite, run.task, baselines)
         low, high = bounds if bounds else (math.nan, math.nan)
         own_score = {"crafter": crafter_score, "minecraft": diamond_found}.get(run.suite)
@@ -95,8 +137,8 @@ def run_table(runs: list[Run], baselines: dict, bins: int, window_fraction: floa
             "suite": run.suite, "task": run.task, "method": run.method, "size": run.size,
             "train_ratio": run.train_ratio, "label": run_label(run), "seed": run.seed,
             "source": run.source, "budget": run.budget, "episodes": int(within_budget(run).sum()),
-            "window": window, "bins": final_bin,
-            "window_norm": (window - low) / (high - low), "bins_norm": (final_bin - low) / (high - low),
+            "window": window, "bins": final,
+            "window_norm": (window - low) / (high - low), "bins_norm": (final - low) / (high - low),
             "suite_score": own_score(run) if own_score else math.nan,
         })
     return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ import yaml
 from pipelines import scoring, tables
 from pipelines.aggregate import aggregate
 from pipelines.reference import load_baselines, load_reference
-from pipelines.runs import Run
+from pipelines.runs import Run, load_run_folder
 from pipelines.tests.conftest import REPO, catch_episodes, write_run
 
 
@@ -180,3 +180,26 @@ def test_procgen_run_is_normalised_beside_the_published_runs(tmp_path, reference
     ours = curves[(curves.task == "procgen_coinrun") & (curves.source == "ours")]
     assert ours.score_norm.iloc[-1] == pytest.approx(0.8)
     assert set(curves[curves.task == "procgen_coinrun"].source) == {"ours", "reference"}
+
+
+def test_a_short_run_is_labelled_with_its_budget_and_scored_on_its_last_episode(tmp_path):
+    # DMC episodes are 1,001 logged steps: a 3k-step run's last 2.5 % and last bin hold no episode, and
+    # the episode ending at 3,003 is past the budget. It used to vanish from the tables.
+    episodes = [{"step": 1001 * k, "episode/score": 100.0 * k} for k in (1, 2, 3)]
+    short = write_run(tmp_path / "short", "dmc_proprio", "cartpole_balance", 0, episodes, steps=3000)
+    full_steps = int(scoring.suite_budget("dmc_proprio"))
+    full_episodes = [{"step": full_steps // 2, "episode/score": 900.0}, {"step": full_steps, "episode/score": 950.0}]
+    full = write_run(tmp_path / "full", "dmc_proprio", "cartpole_balance", 1, full_episodes, steps=full_steps)
+    runs = [load_run_folder(short, "m", []), load_run_folder(full, "m", [])]
+    scoring.fill_budgets(runs)
+    table = scoring.run_table(runs, {}, bins=30, window_fraction=0.025).set_index("seed")
+    assert table.loc[0, "label"] == "m 1m ratio 32 · 3k steps"
+    assert (table.loc[0, "window"], table.loc[0, "bins"]) == (200.0, 200.0)  # the episode ending at 2,002
+    assert table.loc[1, "label"] == "m 1m ratio 32"  # a run at the suite's budget keeps the protocol
+    assert (table.loc[1, "window"], table.loc[1, "bins"]) == (950.0, 950.0)
+
+
+def test_a_short_run_with_no_episode_at_all_stays_unscored():
+    run = Run(suite="gym", task="gym_CartPole-v1", method="m", seed=0, steps=np.array([]), scores=np.array([]),
+              size="1m", train_ratio=32, budget=3000, source="ours")
+    assert math.isnan(scoring.window_score(run, 0.025)) and math.isnan(scoring.final_bin(run, 30))

@@ -49,3 +49,40 @@ def test_unchanged_figures_come_from_the_cache_and_changed_ones_are_redrawn(tmp_
     assert "scaling (drawn)" in third
     assert "performance_profiles (unchanged, from the cache)" in third
     assert len(list(cache.glob("learning_curves_gym.*.png"))) == 1  # the earlier version is gone
+
+
+def ratio_sweep_curves(learn_at: dict, seeds=(0, 1), bins=10, budget=1000.0) -> pd.DataFrame:
+    """Binned curves of ours: per train ratio, each seed jumps from 0 to 100 at bin learn_at[ratio] + seed."""
+    rows = []
+    for ratio, first in learn_at.items():
+        for seed in seeds:
+            for index in range(bins):
+                score = 100.0 if first is not None and index >= first + seed else 0.0
+                rows.append(dict(suite="gym", task="gym_CartPole-v1", method="m", size="1m", train_ratio=ratio,
+                                 label=f"m 1m ratio {ratio}", seed=seed, source="ours", bin=index,
+                                 x=budget * (index + 1) / bins, score=score, score_norm=float("nan")))
+    return pd.DataFrame(rows)
+
+
+def test_data_efficiency_counts_steps_to_the_threshold_and_the_score_at_the_budget():
+    table = plots.efficiency_table(ratio_sweep_curves({32: 6, 64: 3, 128: 1}), reps=200).set_index("x_value")
+    assert table.threshold.iloc[0] == 50.0  # halfway between the lowest and highest seed-mean bin
+    # Seeds reach 100 at bins first and first + 1: x = 100 * (bin + 1).
+    assert table.steps.to_dict() == {32: 750.0, 64: 450.0, 128: 250.0}
+    assert table.steps_low[128] == 200.0 and table.steps_high[128] == 300.0
+    assert (table.score == 100.0).all() and (table.reached == 2).all()
+    summary = plots.efficiency_summary(table.reset_index())
+    assert "steps fall monotonically, score rises monotonically" in summary
+    assert "are separated by their 95 % intervals" in summary
+
+
+def test_data_efficiency_says_when_the_trend_does_not_hold_and_counts_unreached_runs_at_their_budget():
+    table = plots.efficiency_table(ratio_sweep_curves({32: 2, 64: None, 128: 5}), reps=200).set_index("x_value")
+    assert table.steps[64] == 1000.0 and table.reached[64] == 0 and table.score[64] == 0.0
+    summary = plots.efficiency_summary(table.reset_index())
+    assert "steps do not fall monotonically" in summary and "score does not rise" in summary
+
+
+def test_data_efficiency_needs_two_variants_of_a_task():
+    assert plots.efficiency_table(ratio_sweep_curves({32: 2}), reps=50).empty
+    assert "No task of ours" in plots.efficiency_summary(plots.efficiency_table(ratio_sweep_curves({32: 2}), 50))
