@@ -51,9 +51,11 @@ class Config:
     #   ~30 s; "update": the whole loss and the acting step, minutes of tracing, CUDA graphs on cuda
     threads: int = 0  # torch CPU threads; 0 = torch's default (one per core). 1 is faster for small
     #   models on cores shared with other jobs
-    trackers: tuple = ("tensorboard",)  # where log lines are copied besides the jsonl files (agent/
+    trackers: tuple = ("tensorboard",)  # where log lines are copied besides the jsonl files (training/
     #   trackers.py): "tensorboard" (event files in the run folder), "wandb" (offline), "mlflow" (SQLite
     #   store in the run folder, or MLFLOW_TRACKING_URI); the last two need their package. () = none
+    image_every: float = 1800.0  # seconds between episodes whose frames TensorBoard shows (image suites,
+    #   env 0): the first episode, then the first to start once this much time has passed; 0 = none
 
     # --- Model size (spec 2.6; set by `size`, each still overridable) ---
     size: str = "200m"  # preset name: one of SIZES
@@ -219,5 +221,8 @@ def validate(config: Config):
                          f"got {config.replay_context}")
     if config.twohot_mean not in TWOHOT_MEANS:
         raise ValueError(f"twohot_mean must be one of {', '.join(TWOHOT_MEANS)}, got {config.twohot_mean!r}")
+    if not config.image_every >= 0:
+        raise ValueError(f"image_every must be 0 (no episode frames in TensorBoard) or more seconds, "
+                         f"got {config.image_every}")
     if config.bins % 2 != 1:
         raise ValueError(f"bins must be odd (the two-hot bins are symmetric around an exact 0), got {config.bins}")

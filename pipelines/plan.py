@@ -16,6 +16,7 @@ Acting (one policy call per env batch), start-up and checkpointing are left out.
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from training.ratio import Ratio
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICES = ("cpu", "cuda")
+DEFAULT_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"  # its retries let a run span several jobs
 # Measured seconds per update on CPU, read from these files in this order: the first file with a
 # (size, observation) wins. The 2-core AMD EPYC of 2026-12-01 (1m, 12m), then the Intel Xeon (50m, 200m).
 CPU_RESULTS = ("cpu_zen3_before_after.json", "cpu_large.json")
@@ -292,8 +294,10 @@ def format_hours(hours: float) -> str:
     return f"{hours / 24:,.1f} d"
 
 
-def report(runs: list[dict], device: str, parallel: int, retries: int, name: str) -> str:
-    """The plan as text: a table per suite and in total, the assumptions, and the warnings."""
+def report(runs: list[dict], device: str, parallel: int, retries: int, name: str,
+           parallel_from: str = "--parallel") -> str:
+    """The plan as text: a table per suite and in total, the assumptions, and the warnings.
+    parallel_from: where the number of runs at once came from, for the reader."""
     suites = {}
     for run in runs:
         suites.setdefault(run["cell"]["suite"], []).append(run)
@@ -318,7 +322,7 @@ def report(runs: list[dict], device: str, parallel: int, retries: int, name: str
                                enumerate(zip(row, widths))))  # fmt: skip
     total_hours = sum(run["seconds"] for run in runs) / 3600
     longest = max(run["seconds"] for run in runs) / 3600
-    lines.append(f"Wall-clock with {parallel} run{'s' if parallel > 1 else ''} at once (--parallel): about "
+    lines.append(f"Wall-clock with {parallel} run{'s' if parallel > 1 else ''} at once ({parallel_from}): about "
                  f"{format_hours(max(total_hours / parallel, longest))} (the longest run alone: "
                  f"{format_hours(longest)}).")
     sources = sorted({(run["cell"]["size"], run["obs"], run["seconds_per_update"], run["source"]) for run in runs},
@@ -348,9 +352,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu or cuda (default: the config's train: device)")
     parser.add_argument("--parallel", type=int, default=1,
                         help="runs at once: GPUs, or train jobs sharing the CPU (default 1)")
-    parser.add_argument("--profile", type=Path, default=REPO / "profiles" / "slurm" / "config.yaml",
+    parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE,
                         help="SLURM profile whose retries let a run span several jobs")
     return parser
+
+
+def plan_text(config: dict, device: str, parallel: int, profile: Path = DEFAULT_PROFILE, name: str = "",
+              parallel_from: str = "--parallel") -> str:
+    """The plan of a workflow config that is already loaded and checked: load_workflow_config's, or the
+    Snakefile's own `config` in a dry run. Raises PlanError on bad input."""
+    if device not in DEVICES:
+        raise PlanError(f"unknown device {device!r}; use --device cpu or --device cuda")
+    if parallel < 1:
+        raise PlanError("--parallel must be at least 1")
+    if config["logs_dir"] is not None:
+        raise PlanError("logs_dir is set: this config trains nothing, it only aggregates the runs there")
+    try:
+        retries = slurm_retries(profile)
+    except OSError as error:
+        raise PlanError(f"cannot read the SLURM profile {profile}: {error}") from None
+    return report(plan_runs(config, device), device, parallel, retries, name or "config/config.yaml", parallel_from)
+
+
+def dry_run_plan(config: dict, configfiles: list, cores: int | None, jobs: int | None) -> str:
+    """What the Snakefile prints in a dry run (snakemake -n): the plan of its own config, with as many runs at
+    once as snakemake will start (--jobs on a cluster, else --cores over the train jobs' cpus); the reason
+    instead where there is no plan."""
+    parallel, parallel_from = jobs, "snakemake --jobs"
+    if not jobs:
+        parallel = max(1, (cores or 1) // config["train"]["resources"]["cpus"])
+        parallel_from = "snakemake --cores / train cpus"
+    name = " + ".join(os.path.relpath(path) for path in configfiles)  # snakemake holds them absolute
+    try:
+        return plan_text(config, config["train"]["device"], parallel, name=name, parallel_from=parallel_from)
+    except PlanError as error:
+        return f"No plan of the grid's cost: {error}"
 
 
 def main(argv=None) -> int:
@@ -358,20 +394,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_workflow_config(args.configfile)
-        device = args.device or config["train"]["device"]
-        if device not in DEVICES:
-            raise PlanError(f"unknown device {device!r}; use --device cpu or --device cuda")
-        if args.parallel < 1:
-            raise PlanError("--parallel must be at least 1")
-        if config["logs_dir"] is not None:
-            raise PlanError("logs_dir is set: this config trains nothing, it only aggregates the runs there")
-        runs = plan_runs(config, device)
-        retries = slurm_retries(args.profile)
-    except (PlanError, OSError) as error:
+        text = plan_text(config, args.device or config["train"]["device"], args.parallel, args.profile,
+                         " + ".join(args.configfile))
+    except PlanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    name = " + ".join(args.configfile) or "config/config.yaml"
-    print(report(runs, device, args.parallel, retries, name))
+    print(text)
     return 0
 
 

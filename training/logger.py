@@ -83,6 +83,12 @@ class Logger:
         self.interval_episodes.append(values)
         self.recent_scores.append(values["episode/score"])
 
+    def images(self, step: int, tag: str, images: np.ndarray):
+        """Images (N, H, W, C) uint8 for the trackers that show them (TensorBoard); `step` in agent steps.
+        No jsonl line: the files hold numbers only."""
+        for tracker in self.trackers:
+            tracker.images(step * self.repeat, tag, images)
+
     def add(self, metrics: dict):
         """Train metrics of one update; averaged over the log interval."""
         for key, value in metrics.items():

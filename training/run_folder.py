@@ -4,7 +4,8 @@
   provenance.json  code version, packages, host, device, container, command line (and each resume)
   metrics.jsonl    averaged train metrics, episode averages, replay statistics, fps; every log_every s
   scores.jsonl     one line per finished episode: episode/score, episode/length, log/... values
-  events.out.tfevents.*  the same lines for TensorBoard (training/trackers.py; config key trackers)
+  events.out.tfevents.*  the same lines for TensorBoard (training/trackers.py; config key trackers), and
+                   for image suites a few episodes' frames (config key image_every)
   checkpoints/     the last two good checkpoints (training/checkpoint.py)
   replay/          the replay as chunk files, saved with each checkpoint
   done.json        written last: {"step", "agent_steps", "episodes", "wall_seconds"}
@@ -31,7 +32,8 @@ from training.checkpoint import write_atomic
 from training.logger import FILES as LOG_FILES
 from training.trackers import EVENT_FILES
 
-MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every", "trackers")
+MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every", "trackers",
+                        "image_every")
 
 
 def config_as_dict(config) -> dict:

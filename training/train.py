@@ -42,7 +42,7 @@ from training.provenance import collect as collect_provenance
 from training.ratio import Ratio
 from training.replay import Replay
 from training.run_folder import RunFolder
-from training.trackers import check_trackers, open_trackers
+from training.trackers import FRAMES_TAG, check_trackers, episode_frames, open_trackers
 
 FLAGS = ("seed", "size", "train_ratio", "steps", "envs", "device")  # --train-ratio sets train_ratio
 
@@ -443,6 +443,11 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
     driver.on_step(counters.count_step)
     driver.on_step(learner)
     driver.on_episode(lambda episode, index: logger.episode(counters.step, episode))
+    # After count_step, so that an episode's frames get the step of its scores.jsonl line.
+    frames = episode_frames(config, agent_spaces(batch_env)[0],
+                            lambda images: logger.images(counters.step, FRAMES_TAG, images))
+    if frames is not None:
+        driver.on_step(frames)
     driver.on_episode(counters.count_episode)
     episode_limit = episode_budget(config)
     stop, log_clock, save_clock = StopSignal(), Clock(config.log_every), Clock(config.save_every)

@@ -1,9 +1,13 @@
-"""The schema stops bad configs before any job starts; dry runs plan the expected grids; lint is clean."""
+"""The schema stops bad configs before any job starts; dry runs plan the expected grids and print their cost;
+lint is clean."""
+import os
+
 import jsonschema
 import pytest
 import yaml
 
 from envs import SUITES
+from pipelines.plan import main as plan_main
 from pipelines.tests.conftest import REFERENCE
 from pipelines.tests.workflow_helpers import REPO, job_counts, snakemake
 
@@ -87,6 +91,36 @@ def test_paper_grid_size():
     # 26 + 57 Atari games x 5, 18 + 20 DMC tasks x 5, 30 DMLab levels x 5, Crafter x 5,
     # Minecraft x 20, 16 ProcGen games x 1, 468 bsuite settings x 1, CartPole x 5.
     assert expected_train_jobs("paper.yaml") == 130 + 285 + 90 + 100 + 150 + 5 + 20 + 16 + 468 + 5
+
+
+def plan_table(output: str) -> list[str]:
+    """The lines of the plan's table, from its header to its total."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("suite ") and "agent steps" in line)
+    end = next(i for i, line in enumerate(lines) if line.startswith("total "))
+    return lines[start:end + 1]
+
+
+def test_a_dry_run_prints_the_plan_once_and_a_real_run_does_not(tmp_path, capsys):
+    local = tmp_path / "local.yaml"
+    local.write_text(yaml.safe_dump({"reference": {"local_dir": str(REFERENCE)},
+                                     "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs")}))
+    dry = snakemake("-n", "--configfile", "config/test.yaml", str(local))
+    assert dry.returncode == 0, dry.stderr
+    assert plan_main(["--configfile", "config/test.yaml"]) == 0
+    make_plan = capsys.readouterr().out
+    assert dry.stdout.count("Plan for ") == 1
+    assert f"Plan for config/test.yaml + {os.path.relpath(local, REPO)} on cpu: 2 runs" in dry.stdout
+    assert plan_table(dry.stdout) == plan_table(make_plan)
+    assert plan_table(dry.stdout)[-1].split()[:4] == ["total", "2", "600", "0"]
+    assert "Wall-clock with 1 run at once (snakemake --cores / train cpus)" in dry.stdout
+    assert "Job stats" in dry.stdout  # and then the dry run as before
+    # A real run (of one cheap job) does not plan.
+    real = snakemake(str(tmp_path / "results" / "aggregate" / "workflow-config.yaml"), "--cores", "1",
+                     "--configfile", "config/test.yaml", str(local))
+    assert real.returncode == 0, real.stderr
+    assert (tmp_path / "results" / "aggregate" / "workflow-config.yaml").exists()
+    assert "Plan for" not in real.stdout + real.stderr
 
 
 def test_lint_is_clean():

@@ -55,6 +55,8 @@ def read_lines(path: Path) -> list[dict]:
         (["--train-ratio", "0"], "train_ratio must be a number above 0"),
         (["--set", "batch_size=0"], "batch_size must be at least 1"),
         (["--set", "precision=float16"], "precision must be one of auto, float32, bfloat16"),
+        (["--set", "image_every=-1"], "image_every must be 0 (no episode frames in TensorBoard) or more seconds"),
+        (["--set", "image_every=.nan"], "image_every must be 0"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, message):
