@@ -93,10 +93,11 @@ def parse_args(argv):
                 values[key] = parse_value(key, text)
         values.update(parse_overrides(args.set))
         config = make_config(**values)
+        envs.check_env_args(config.suite, config.env_args)  # from the adapter's signature; imports no engine
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
         check_trackers(config.trackers)  # e.g. wandb chosen but not installed
-    except (KeyError, ValueError) as error:
-        parser.error(error.args[0] if error.args else str(error))
+    except (KeyError, ValueError) as error:  # one line, without the usage: the value, not the syntax, is wrong
+        parser.exit(2, f"error: {error.args[0] if error.args else error}\n")
     return config, args.logdir
 
 
@@ -330,7 +331,7 @@ def make_envs(config, start_step: int) -> BatchEnv:
                         parallel=config.parallel_envs)  # fmt: skip
     except ValueError as error:  # e.g. an unknown task
         raise CannotRun(2, str(error)) from error
-    except TypeError as error:  # an env_args key the adapter (or the env behind it) does not take
+    except TypeError as error:  # an env_args key the engine does not take (gym passes any key on to Gymnasium)
         raise CannotRun(2, f"env_args {config.env_args} do not fit the {config.suite} adapter: {error}. "
                         "Leave out or rename the key.") from error
     except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)

@@ -64,7 +64,28 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, messag
     with pytest.raises(SystemExit) as exit_info:
         main([*CARTPOLE, "--logdir", str(logdir), *extra], agent_class=FakeAgent)
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and len(error.splitlines()) == 1, error
+    assert not logdir.exists()
+
+
+@pytest.mark.parametrize("suite, task, env_args, message", [
+    ("dmlab", "rooms_watermaze", "{sise: [64, 64]}", "env_args key 'sise' is not taken by the dmlab adapter "
+     "(envs.dmlab.DMLab). Did you mean size? Accepted keys: mode, size, episodic."),  # no engine here
+    ("atari100k", "pong", "{lenght: 100, gray: true}", "env_args key 'lenght' is not taken by the atari100k "
+     "adapter (envs.atari.Atari). Did you mean length? Accepted keys: size, gray, sticky, all_actions, noops, length."),
+    ("bsuite", "catch/0", "{length: 100}", "env_args key 'length' is not taken by the bsuite adapter "
+     "(envs.bsuite.BSuite). It takes no env_args."),
+])
+def test_env_args_key_the_adapter_does_not_take_exits_2_before_anything(tmp_path, capsys, suite, task, env_args,
+                                                                         message):
+    logdir = tmp_path / "run"
+    argv = ["--suite", suite, "--task", task, "--logdir", str(logdir), "--device", "cpu", "--set",
+            f"env_args={env_args}"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv, agent_class=FakeAgent)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
     assert not logdir.exists()
 
 
@@ -101,7 +122,8 @@ def test_suite_without_its_engine_fails_with_the_install_hint(tmp_path, capsys):
     except ImportError:
         pass
     logdir = tmp_path / "run"
-    argv = ["--suite", "dmlab", "--task", "rooms_watermaze", "--logdir", str(logdir), "--device", "cpu"]
+    argv = ["--suite", "dmlab", "--task", "rooms_watermaze", "--logdir", str(logdir), "--device", "cpu",
+            "--set", "env_args={size: [32, 32], mode: eval}"]  # keys the adapter takes: checked without the engine
     assert main(argv, agent_class=FakeAgent) == 3
     err = capsys.readouterr().err
     assert "dmlab cannot run here" in err and "containers/dmlab.def" in err
