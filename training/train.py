@@ -10,10 +10,12 @@ different config is refused. Episodes in progress restart; the log files are cut
 checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once. A suite whose env
 keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead.
 
-Exit codes: 0 done (or already done), 1 disk full (resumable once there is space) or a crash, 2 bad
-arguments, a different config or a folder in use by another run (its lock, training/run_folder.py), 3 the
-suite's engine is not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1, 130 for Ctrl-C)
-after checkpointing on that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
+Exit codes: 0 done (or already done), 1 disk full or the file system turned read-only during the run
+(resumable once there is space or it is writable again) or a crash, 2 bad arguments, a different config,
+a folder that cannot be written (a read-only file system) or one in use by another run (its lock,
+training/run_folder.py), 3 the suite's engine is not installed here, 128 + signal number (143 for SIGTERM,
+138 for SIGUSR1, 130 for Ctrl-C) after checkpointing on that signal, so that a scheduler sees a failure and
+requeues the job, which then resumes.
 """
 import argparse
 import errno
@@ -392,11 +394,14 @@ def main(argv=None, agent_class=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return error.code
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            problem, remedy = "no space left to write", "free some space"
+        elif error.errno == errno.EROFS:  # e.g. a file system remounted read-only after disk errors
+            problem, remedy = "read-only file system while writing", "make it writable"
+        else:
             raise
-        print(f"error: no space left to write {error.filename or folder.path} ({error.strerror}). The checkpoints "
-              "and logs up to the last checkpoint are intact; free some space and rerun the same command to "
-              "resume.", file=sys.stderr)
+        print(f"error: {problem} {error.filename or folder.path} ({error.strerror}). The checkpoints and logs up "
+              f"to the last checkpoint are intact; {remedy} and rerun the same command to resume.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # before the training loop: nothing to save yet
         print("\nInterrupted before training started; nothing was trained.", file=sys.stderr)

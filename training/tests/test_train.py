@@ -1,4 +1,6 @@
 """The training CLI end to end: arguments, run folder, resume, kill and restart, determinism, learning."""
+import errno
+import hashlib
 import io
 import json
 import os
@@ -483,29 +485,100 @@ def test_unreadable_config_yaml_is_one_clear_line_and_changes_nothing(tmp_path, 
     assert after == before
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
-def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_there_is_space(tmp_path, capsys):
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small tmpfs at tmp_path/disk (remount it to change its size or make it read-only); root only."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs (root only)")
     disk = tmp_path / "disk"
     disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
-    try:
-        logdir = disk / "run"
-        argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "20000", "--set", "train_fill=64",
-                "replay_chunksize=128", "save_every=0.05"]  # fmt: skip
-        assert main(argv, agent_class=FakeAgent) == 1
-        error = capsys.readouterr().err
-        lines = [line for line in error.splitlines() if line.startswith(("error", "Traceback"))]
-        assert len(lines) == 1 and lines[0].startswith("error: no space left to write "), error
-        state, _ = Checkpoints(logdir / "checkpoints").load_latest()
-        assert state is not None and 0 < state["counters"]["step"] < 20000
-        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
-        assert main(argv, agent_class=FakeAgent) == 0
-        assert f"agent step {state['counters']['step']:,}" in capsys.readouterr().err
-        steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
-        assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
-    finally:
-        subprocess.run(["umount", str(disk)])
+    yield disk
+    subprocess.run(["umount", str(disk)])
+
+
+def remount(disk: Path, options: str):
+    subprocess.run(["mount", "-o", f"remount,{options}", str(disk)], check=True)
+
+
+def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_there_is_space(tmpfs, capsys):
+    logdir = tmpfs / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "20000", "--set", "train_fill=64",
+            "replay_chunksize=128", "save_every=0.05"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 1
+    error = capsys.readouterr().err
+    lines = [line for line in error.splitlines() if line.startswith(("error", "Traceback"))]
+    assert len(lines) == 1 and lines[0].startswith("error: no space left to write "), error
+    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    assert state is not None and 0 < state["counters"]["step"] < 20000
+    remount(tmpfs, "size=64m")
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert f"agent step {state['counters']['step']:,}" in capsys.readouterr().err
+    steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
+    assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
+
+
+def test_file_system_turning_read_only_during_a_run_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    """As when the kernel remounts a disk read-only after errors (a tmpfs cannot be remounted read-only while
+    the run holds files open for writing, so here the third checkpoint save fails the way it then would)."""
+    original, saves = Checkpoints.save, []
+
+    def save(self, state, step):
+        saves.append(step)
+        if len(saves) == 3:
+            raise OSError(errno.EROFS, "Read-only file system", str(self.directory / "step.pt.tmp"))
+        return original(self, state, step)
+
+    monkeypatch.setattr(Checkpoints, "save", save)
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "3000", "--set", "train_fill=64", "save_every=0.05"]
+    assert main(argv, agent_class=FakeAgent) == 1
+    error = capsys.readouterr().err
+    assert f"error: read-only file system while writing {logdir / 'checkpoints' / 'step.pt.tmp'} (Read-only file " \
+        "system). The checkpoints and logs up to the last checkpoint are intact; make it writable and rerun the " \
+        "same command to resume.\n" in error and "Traceback" not in error
+    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    assert state["counters"]["step"] == saves[1]
+    monkeypatch.undo()
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert f"agent step {saves[1]:,}" in capsys.readouterr().err
+
+
+def file_digests(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_fresh_run_on_a_read_only_mount_is_one_clear_line_before_any_work(tmpfs, capsys):
+    remount(tmpfs, "ro")
+    logdir = tmpfs / "runs" / "run"
+    assert main([*CARTPOLE, "--logdir", str(logdir)], agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert error == f"error: --logdir {logdir} cannot hold a run (Read-only file system: {logdir.parent}); give " \
+        "a writable folder path.\n"
+    assert list(tmpfs.iterdir()) == []
+
+
+def test_resuming_a_run_folder_that_became_read_only_is_one_clear_line_and_changes_nothing(tmpfs, capsys):
+    remount(tmpfs, "size=64m")
+    logdir = tmpfs / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "1500", "--set", "train_fill=64", "save_every=0.05",
+            "replay_chunksize=128"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 0
+    (logdir / "done.json").unlink()  # as if stopped after its last checkpoint
+    before = file_digests(logdir)
+    assert len(before) > 10 and any(name.startswith("replay/") for name in before)
+    remount(tmpfs, "ro")
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert error == f"error: {logdir} cannot be written (Read-only file system: {logdir / 'run.lock'}); nothing " \
+        "was changed. Rerun the same command once it is writable to resume the run.\n"
+    assert file_digests(logdir) == before
+    remount(tmpfs, "rw")
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert "Resuming" in capsys.readouterr().err and (logdir / "done.json").exists()
 
 
 @pytest.mark.slow
