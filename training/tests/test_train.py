@@ -618,3 +618,26 @@ def test_random_sigkills_lose_and_repeat_nothing(tmp_path):
     assert metric_steps == sorted(metric_steps)
     state, _ = Checkpoints(logdir / "checkpoints").load_latest()
     assert sum(entry[3] for entry in state["replay"]["chunks"]) == state["counters"]["step"] == 1500
+
+
+def test_a_checkpoint_is_written_only_after_everything_it_counts_is_on_disk(tmp_path, monkeypatch):
+    """So that a power loss, not only a killed process, leaves a checkpoint whose replay chunks and log lines
+    are there: each save fsyncs the new chunk files, the replay folder and the logs, then the checkpoint file
+    and its marker, each followed by its folder."""
+    synced, real_fsync = [], os.fsync
+
+    def fsync(descriptor):
+        synced.append(Path(os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "600", "--set", "train_fill=64", "replay_chunksize=256"]
+    assert main(argv, agent_class=FakeAgent) == 0  # one checkpoint, at the end
+    last_save = synced[[path.name for path in synced].index("chunk-000000000.tmp"):]
+    checkpoints, replay = logdir / "checkpoints", logdir / "replay"
+    assert last_save[:-2] == [
+        replay / "chunk-000000000.tmp", replay / "chunk-000000001.tmp", replay / "chunk-000000002.tmp", replay,
+        logdir / "metrics.jsonl", logdir / "scores.jsonl", checkpoints / "step-000000000600.pt.tmp", checkpoints,
+        checkpoints / "step-000000000600.sha256.tmp", checkpoints]
+    assert last_save[-2:] == [logdir / "done.json.tmp", logdir]
