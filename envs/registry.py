@@ -4,15 +4,26 @@ Every fact about a suite lives in its row: its tasks, the official run settings 
 code at HEAD (spec 6.2), how the published score files name it, and how its scores are reported.
 The training CLI takes its defaults from here, the workflow builds its grid and checks its config
 against it, and the pipeline reads score files and budgets through it.
-Adapters import their engines only when an env is built, so importing this module is cheap.
+Adapters import their engines only when an env is built, so importing this module is cheap, and the
+keys `env_args` may set are read from each adapter's signature (Suite.env_args) without any engine.
 """
+import difflib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from envs.atari import Atari
 from envs.base import Env
 from envs.bsuite import EXPERIMENTS as BSUITE_EXPERIMENTS
+from envs.bsuite import BSuite
 from envs.bsuite import all_ids as bsuite_ids
 from envs.bsuite import episode_budget as bsuite_episode_budget
+from envs.crafter import Crafter
+from envs.dmc import DMC
+from envs.dmlab import DMLab
+from envs.gym import Gym
+from envs.minecraft import Minecraft
+from envs.procgen import ProcGen
 
 # The 16 ProcGen games, as in procgen-dreamerv3.json.gz without the `procgen_` prefix.
 PROCGEN_GAMES = (
@@ -69,7 +80,8 @@ NO_STEP_LIMIT = 10**15
 class Suite:
     name: str
     tasks: tuple  # valid task names; bsuite: experiment names (ids are `<experiment>/<n>`); gym: any id
-    make_fn: Callable[..., Env]  # make_fn(task, seed, repeat, **overrides)
+    adapter: type[Env]  # built as adapter(task, seed=..., [repeat=...,] **options, **env_args) by make()
+    options: dict  # the official settings where they differ from the adapter's defaults
     # --- Official run settings (spec 6.2) ---
     repeat: int = 1  # action repeat: logged env steps = agent steps x repeat
     train_ratio: int = 32  # replayed steps per agent step
@@ -95,112 +107,54 @@ class Suite:
     def default_tasks(self) -> tuple:
         return self.grid_tasks() if self.grid_tasks else self.tasks
 
+    def env_args(self) -> tuple | None:
+        """The keys that env_args may set, read from the adapter's signature (its module imports no engine):
+        its parameters besides the task (the first), `seed` and `repeat`, which make() passes itself.
+        None: any key (the adapter passes them on to its engine, which checks them when the env is built)."""
+        parameters = list(inspect.signature(self.adapter).parameters.values())[1:]
+        if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+            return None
+        return tuple(parameter.name for parameter in parameters if parameter.name not in ("seed", "repeat"))
 
-def _no_repeat(suite: str, repeat: int):
-    if repeat != 1:
-        raise ValueError(f"{suite} has no action repeat (got repeat={repeat}); its adapter steps the env once")
-
-
-def _atari100k(task, seed, repeat, **overrides):
-    from envs.atari import Atari
-
-    options = dict(size=(64, 64), gray=False, sticky=False, all_actions=False)
-    return Atari(task, seed=seed, repeat=repeat, **{**options, **overrides})
-
-
-def _atari200m(task, seed, repeat, **overrides):
-    from envs.atari import Atari
-
-    options = dict(size=(96, 96), gray=True, sticky=True, all_actions=True)
-    return Atari(task, seed=seed, repeat=repeat, **{**options, **overrides})
-
-
-def _dmc_proprio(task, seed, repeat, **overrides):
-    from envs.dmc import DMC
-
-    return DMC(task, seed=seed, repeat=repeat, **{**dict(proprio=True, image=False), **overrides})
-
-
-def _dmc_vision(task, seed, repeat, **overrides):
-    from envs.dmc import DMC
-
-    return DMC(task, seed=seed, repeat=repeat, **{**dict(proprio=False, image=True), **overrides})
-
-
-def _bsuite(task, seed, repeat, **overrides):
-    from envs.bsuite import BSuite
-
-    _no_repeat("bsuite", repeat)
-    return BSuite(task, seed=seed, **overrides)
-
-
-def _crafter(task, seed, repeat, **overrides):
-    from envs.crafter import Crafter
-
-    _no_repeat("crafter", repeat)
-    return Crafter(task, seed=seed, **overrides)
-
-
-def _dmlab(task, seed, repeat, **overrides):
-    from envs.dmlab import DMLab
-
-    return DMLab(task, seed=seed, repeat=repeat, **overrides)
-
-
-def _minecraft(task, seed, repeat, **overrides):
-    from envs.minecraft import Minecraft
-
-    _no_repeat("minecraft", repeat)
-    return Minecraft(task, seed=seed, **overrides)
-
-
-def _procgen(task, seed, repeat, **overrides):
-    from envs.procgen import ProcGen
-
-    _no_repeat("procgen", repeat)
-    return ProcGen(task, seed=seed, **overrides)
-
-
-def _gym(task, seed, repeat, **overrides):
-    from envs.gym import Gym
-
-    _no_repeat("gym", repeat)
-    return Gym(task, seed=seed, **overrides)
+    def has_repeat(self) -> bool:
+        return "repeat" in inspect.signature(self.adapter).parameters
 
 
 SUITES = {
     suite.name: suite
     for suite in (
-        Suite("atari100k", ATARI100K_GAMES, _atari100k, repeat=4, train_ratio=256, steps=110_000, envs=1,
-              score_files=("atari100k",), task_prefix="atari_", normaliser="atari57_gamer",
+        Suite("atari100k", ATARI100K_GAMES, Atari, dict(size=(64, 64), gray=False, sticky=False, all_actions=False),
+              repeat=4, train_ratio=256, steps=110_000, envs=1, score_files=("atari100k",), task_prefix="atari_",
+              normaliser="atari57_gamer",
               # 4.4e5 frames are run; the protocol reports at 4e5 and discards later episodes (spec 7.4)
               report_budget=400_000, reference_budget=400_000),
-        Suite("atari200m", ATARI57_GAMES, _atari200m, repeat=4, train_ratio=32, steps=51_000_000, envs=16,
-              score_files=("atari57",), task_prefix="atari_", normaliser="atari57_gamer",
-              report_budget=200_000_000),  # 2.04e8 frames are run, reported at 2e8
-        Suite("dmc_proprio", DMC_PROPRIO_TASKS, _dmc_proprio, train_ratio=1024, steps=1_100_000, envs=16,
-              size="1m", score_files=("dmc_proprio",), task_prefix="dmc_", score_range=(0.0, 1000.0)),
-        Suite("dmc_vision", DMC_VISION_TASKS, _dmc_vision, train_ratio=256, steps=1_100_000, envs=16,
-              score_files=("dmc_vision",), task_prefix="dmc_", score_range=(0.0, 1000.0)),
-        Suite("bsuite", BSUITE_EXPERIMENTS, _bsuite, train_ratio=1024, episode_budget=bsuite_episode_budget,
+        Suite("atari200m", ATARI57_GAMES, Atari, dict(size=(96, 96), gray=True, sticky=True, all_actions=True),
+              repeat=4, train_ratio=32, steps=51_000_000, envs=16, score_files=("atari57",), task_prefix="atari_",
+              normaliser="atari57_gamer", report_budget=200_000_000),  # 2.04e8 frames are run, reported at 2e8
+        Suite("dmc_proprio", DMC_PROPRIO_TASKS, DMC, dict(proprio=True, image=False),
+              train_ratio=1024, steps=1_100_000, envs=16, size="1m", score_files=("dmc_proprio",),
+              task_prefix="dmc_", score_range=(0.0, 1000.0)),
+        Suite("dmc_vision", DMC_VISION_TASKS, DMC, dict(proprio=False, image=True), train_ratio=256,
+              steps=1_100_000, envs=16, score_files=("dmc_vision",), task_prefix="dmc_", score_range=(0.0, 1000.0)),
+        Suite("bsuite", BSUITE_EXPERIMENTS, BSuite, {}, train_ratio=1024, episode_budget=bsuite_episode_budget,
               resumable=False, grid_tasks=bsuite_ids, open_tasks=True, score_files=("bsuite",),
               task_prefix="bsuite_"),
-        Suite("crafter", ("reward", "noreward"), _crafter, train_ratio=512, steps=1_100_000,
+        Suite("crafter", ("reward", "noreward"), Crafter, {}, train_ratio=512, steps=1_100_000,
               grid_tasks=lambda: ("reward",), score_files=("crafter", "crafter_reward", "crafter_noreward"),
               task_prefix="crafter_", report_budget=1_000_000),  # Crafter's benchmark budget is 1e6 steps
-        Suite("dmlab", DMLAB30_LEVELS, _dmlab, repeat=4, train_ratio=32, steps=26_000_000, envs=16,
+        Suite("dmlab", DMLAB30_LEVELS, DMLab, {}, repeat=4, train_ratio=32, steps=26_000_000, envs=16,
               installs_here=False, score_files=("dmlab30",), task_prefix="dmlab_", normaliser="dmlab30",
               report_budget=100_000_000),  # 1.04e8 frames are run, reported at 1e8
         # Officially run until stopped (1e10); the published scores use 1e8 agent steps.
-        Suite("minecraft", ("diamond",), _minecraft, train_ratio=32, steps=100_000_000, envs=16,
+        Suite("minecraft", ("diamond",), Minecraft, {}, train_ratio=32, steps=100_000_000, envs=16,
               installs_here=False, needs_display=True, score_files=("minecraft_diamond",),
               task_prefix="minecraft_"),
         # Officially run for 1.1e8 steps; the published scores and the paper use 5e7.
-        Suite("procgen", PROCGEN_GAMES, _procgen, train_ratio=64, steps=110_000_000, envs=16,
+        Suite("procgen", PROCGEN_GAMES, ProcGen, {}, train_ratio=64, steps=110_000_000, envs=16,
               score_files=("procgen",), task_prefix="procgen_", normaliser="procgen_hard",
               report_budget=50_000_000),
         # Not an official suite: small defaults for smoke runs on any Gymnasium id.
-        Suite("gym", (), _gym, train_ratio=512, steps=100_000, size="1m", open_tasks=True,
+        Suite("gym", (), Gym, {}, train_ratio=512, steps=100_000, size="1m", open_tasks=True,
               grid_tasks=lambda: ("CartPole-v1",), score_files=("gym",), task_prefix="gym_"),
     )
 }
@@ -208,6 +162,23 @@ SUITES = {
 
 def _unknown(kind: str, name: str, valid) -> ValueError:
     return ValueError(f"Unknown {kind} {name!r}; valid: {', '.join(valid)}")
+
+
+def check_env_args(suite: str, env_args: dict):
+    """Raises ValueError (one line: the bad keys, a guess, the keys the adapter takes) unless every key of
+    env_args is an argument of the suite's adapter. Imports no engine, so the workflow checks before planning."""
+    info = SUITES[suite]
+    accepted = info.env_args()
+    unknown = [key for key in env_args if accepted is not None and key not in accepted]
+    if not unknown:
+        return
+    guesses = [close for key in unknown for close in difflib.get_close_matches(key, accepted, n=1)]
+    adapter = f"the {suite} adapter ({info.adapter.__module__}.{info.adapter.__name__})"
+    names = ", ".join(repr(key) for key in unknown)
+    raise ValueError(
+        f"env_args {'key' if len(unknown) == 1 else 'keys'} {names} {'is' if len(unknown) == 1 else 'are'} not "
+        f"taken by {adapter}." + (f" Did you mean {', '.join(guesses)}?" if guesses else "")
+        + (f" Accepted keys: {', '.join(accepted)}." if accepted else " It takes no env_args."))
 
 
 def make(suite: str, task: str, seed: int = 0, repeat: int | None = None, **overrides) -> Env:
@@ -218,4 +189,11 @@ def make(suite: str, task: str, seed: int = 0, repeat: int | None = None, **over
     info = SUITES[suite]
     if not info.open_tasks and task not in info.tasks:
         raise _unknown(f"{suite} task", task, info.tasks)
-    return info.make_fn(task, seed, info.repeat if repeat is None else repeat, **overrides)
+    check_env_args(suite, overrides)
+    repeat = info.repeat if repeat is None else repeat
+    arguments = {**info.options, **overrides}
+    if info.has_repeat():
+        arguments["repeat"] = repeat
+    elif repeat != 1:
+        raise ValueError(f"{suite} has no action repeat (got repeat={repeat}); its adapter steps the env once")
+    return info.adapter(task, seed=seed, **arguments)

@@ -5,7 +5,7 @@ the registry (envs/registry.py: the official tasks, budgets, ratios and sizes).
 """
 import re
 
-from envs import SUITES
+from envs import SUITES, check_env_args
 
 
 def validate_config(config: dict, schema: str):
@@ -29,10 +29,16 @@ def validate_config(config: dict, schema: str):
 
 
 def check_overrides(config: dict, check):
-    """train.overrides checked by `check` (agent.config's parse_overrides + make_config, passed in so that
-    pipelines/ does not import the agent) before any job is planned."""
+    """train.overrides checked before any job is planned: by `check` (agent.config's parse_overrides +
+    make_config, passed in so that pipelines/ does not import the agent; it returns the config as a dict),
+    then their env_args against the adapter of each grid block's suite (no engine imported)."""
     try:
-        check(config["train"]["overrides"])
+        env_args = check(config["train"]["overrides"])["env_args"]
+        for index, block in enumerate(config["grid"]):
+            try:
+                check_env_args(block["suite"], env_args)
+            except ValueError as error:
+                raise ValueError(f"grid[{index}]: {error}") from None
     except (KeyError, ValueError) as error:
         raise ValueError(f"train.overrides: {error.args[0] if error.args else error}") from None
 

@@ -95,7 +95,7 @@ def load_workflow_config(configfiles: list[str]) -> dict:
     try:  # as the workflow does (Snakefile, pipelines/rules/common.smk)
         validate_config(config, str(REPO / "config" / "schema.yaml"))
         check_names(config, SIZES)
-        check_overrides(config, lambda items: make_config(**parse_overrides(items)))
+        check_overrides(config, lambda items: make_config(**parse_overrides(items)).to_dict())
     except ValueError as error:
         raise PlanError(str(error)) from None
     return config

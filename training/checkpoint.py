@@ -7,6 +7,7 @@ whose bytes do not match it, is skipped with a warning and the previous one is u
 The newest `keep` complete checkpoints are kept; a save deletes the rest and any leftovers
 of a killed save.
 """
+import errno
 import hashlib
 import io
 import os
@@ -17,12 +18,27 @@ import torch
 
 
 def write_atomic(path: Path, data: bytes):
+    """The whole file or the old one, also after a power loss (the file, then its folder, fsynced)."""
     temp = path.with_name(path.name + ".tmp")
     with open(temp, "wb") as file:
         file.write(data)
         file.flush()
         os.fsync(file.fileno())
     os.replace(temp, path)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path):
+    """Puts the folder's renames and new names on disk. Where the file system cannot fsync a folder (some
+    network and FUSE file systems), the renames stay atomic, only not yet durable."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(descriptor)
 
 
 class Checkpoints:

@@ -10,6 +10,7 @@ also goes to the trackers (training/trackers.py: TensorBoard, W&B, MLflow) at th
 """
 import collections
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,9 +50,15 @@ class Logger:
     # --- Files ---
 
     def sizes(self) -> dict:
-        """Bytes in each log file now, to store in a checkpoint."""
-        return {name: (self.directory / name).stat().st_size if (self.directory / name).exists() else 0
-                for name in FILES}
+        """Bytes in each log file now, to store in a checkpoint; fsynced first, so that the files hold what
+        the checkpoint counts also after a power loss."""
+        sizes = dict.fromkeys(FILES, 0)
+        for name in FILES:
+            if (self.directory / name).exists():
+                with open(self.directory / name, "rb") as file:
+                    os.fsync(file.fileno())
+                    sizes[name] = os.fstat(file.fileno()).st_size
+        return sizes
 
     def truncate(self, sizes: dict):
         """Cut the log files back to the sizes a checkpoint recorded (drops lines written after it). A file

@@ -12,8 +12,8 @@ returns the stepids of every sampled step so that `update_latents` can write the
 latents of a training pass back (skipping steps evicted in the meantime).
 
 On disk (`save`/`load`), each chunk is one compressed `chunk-<serial>.npz`; a save writes
-only chunks that are new or have grown since the last save and deletes the files of
-evicted chunks. Latents written back after a chunk was saved are not saved again.
+only chunks that are new or have grown since the last save (each fsynced, then the folder) and
+deletes the files of evicted chunks. Latents written back after a chunk was saved are not saved again.
 A save returns a manifest (which chunks, how many steps each) that goes into the checkpoint;
 a load reads exactly those steps, so the replay never runs ahead of its checkpoint.
 """
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from training.checkpoint import fsync_directory
 
 POSITION_BITS = 40
 
@@ -214,12 +216,15 @@ class Replay:
         (those an older checkpoint still needs)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        manifest = []
+        manifest, written = [], False
         for stream, state in self.streams.items():
             for index, chunk in state.chunks.items():
                 if chunk.saved_length < chunk.length:
                     self._write_chunk(directory, stream, index, chunk)
+                    written = True
                 manifest.append([chunk.serial, stream, index, chunk.length])
+        if written:  # the renames too are on disk before the checkpoint that lists the chunks
+            fsync_directory(directory)
         needed = {entry[0] for entry in manifest} | set(keep)
         for path in directory.glob("chunk-*.npz"):
             if chunk_serial(path) not in needed:
@@ -232,6 +237,8 @@ class Replay:
         arrays = {key: array[: chunk.length] for key, array in chunk.data.items()}
         with open(temp, "wb") as file:
             np.savez_compressed(file, **arrays, _stream=stream, _index=index, _length=chunk.length)
+            file.flush()
+            os.fsync(file.fileno())  # on disk, not only in the page cache: a power loss keeps it
         os.replace(temp, path)
         chunk.saved_length = chunk.length
 

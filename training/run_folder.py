@@ -58,6 +58,9 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             file = open(path, "a+")
         except OSError as error:
+            if (self.path / "config.yaml").exists():  # a run to resume, e.g. on a file system now read-only
+                return (f"{self.path} cannot be written ({error.strerror}: {error.filename}); nothing was changed. "
+                        "Rerun the same command once it is writable to resume the run.")
             return (f"--logdir {self.path} cannot hold a run ({error.strerror}: {error.filename}); "
                     "give a writable folder path.")
         try:

@@ -10,10 +10,12 @@ different config is refused. Episodes in progress restart; the log files are cut
 checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once. A suite whose env
 keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead.
 
-Exit codes: 0 done (or already done), 1 disk full (resumable once there is space) or a crash, 2 bad
-arguments, a different config or a folder in use by another run (its lock, training/run_folder.py), 3 the
-suite's engine is not installed here, 128 + signal number (143 for SIGTERM, 138 for SIGUSR1, 130 for Ctrl-C)
-after checkpointing on that signal, so that a scheduler sees a failure and requeues the job, which then resumes.
+Exit codes: 0 done (or already done), 1 disk full or the file system turned read-only during the run
+(resumable once there is space or it is writable again) or a crash, 2 bad arguments, a different config,
+a folder that cannot be written (a read-only file system) or one in use by another run (its lock,
+training/run_folder.py), 3 the suite's engine is not installed here, 128 + signal number (143 for SIGTERM,
+138 for SIGUSR1, 130 for Ctrl-C) after checkpointing on that signal, so that a scheduler sees a failure and
+requeues the job, which then resumes.
 """
 import argparse
 import errno
@@ -93,10 +95,11 @@ def parse_args(argv):
                 values[key] = parse_value(key, text)
         values.update(parse_overrides(args.set))
         config = make_config(**values)
+        envs.check_env_args(config.suite, config.env_args)  # from the adapter's signature; imports no engine
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
         check_trackers(config.trackers)  # e.g. wandb chosen but not installed
-    except (KeyError, ValueError) as error:
-        parser.error(error.args[0] if error.args else str(error))
+    except (KeyError, ValueError) as error:  # one line, without the usage: the value, not the syntax, is wrong
+        parser.exit(2, f"error: {error.args[0] if error.args else error}\n")
     return config, args.logdir
 
 
@@ -330,7 +333,7 @@ def make_envs(config, start_step: int) -> BatchEnv:
                         parallel=config.parallel_envs)  # fmt: skip
     except ValueError as error:  # e.g. an unknown task
         raise CannotRun(2, str(error)) from error
-    except TypeError as error:  # an env_args key the adapter (or the env behind it) does not take
+    except TypeError as error:  # an env_args key the engine does not take (gym passes any key on to Gymnasium)
         raise CannotRun(2, f"env_args {config.env_args} do not fit the {config.suite} adapter: {error}. "
                         "Leave out or rename the key.") from error
     except ImportError as error:  # the suite's engine is not installed (DMLab, Minecraft outside their containers)
@@ -391,11 +394,14 @@ def main(argv=None, agent_class=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return error.code
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            problem, remedy = "no space left to write", "free some space"
+        elif error.errno == errno.EROFS:  # e.g. a file system remounted read-only after disk errors
+            problem, remedy = "read-only file system while writing", "make it writable"
+        else:
             raise
-        print(f"error: no space left to write {error.filename or folder.path} ({error.strerror}). The checkpoints "
-              "and logs up to the last checkpoint are intact; free some space and rerun the same command to "
-              "resume.", file=sys.stderr)
+        print(f"error: {problem} {error.filename or folder.path} ({error.strerror}). The checkpoints and logs up "
+              f"to the last checkpoint are intact; {remedy} and rerun the same command to resume.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # before the training loop: nothing to save yet
         print("\nInterrupted before training started; nothing was trained.", file=sys.stderr)

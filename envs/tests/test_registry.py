@@ -1,4 +1,7 @@
+import dataclasses
+import functools
 import gzip
+import inspect
 import json
 import pathlib
 import subprocess
@@ -100,3 +103,73 @@ def test_import_is_cheap():
     code = f"import sys, envs; print([m for m in {engines!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def binding_only(adapter):
+    """Stands in for an adapter class: binds make()'s call to the adapter's real signature (a TypeError if a
+    key does not fit) and raises the bound arguments instead of building the env."""
+
+    @functools.wraps(adapter)  # signature() follows __wrapped__: env_args() reads the real adapter's
+    def build(*args, **kwargs):
+        raise Bound(inspect.signature(adapter).bind(*args, **kwargs).arguments)
+
+    return build
+
+
+class Bound(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", sorted(envs.SUITES))
+def test_env_args_keys_are_the_adapters_real_arguments(monkeypatch, name):
+    """Every key a suite accepts reaches its adapter through make() and binds to the adapter's own signature
+    (together with the official options, the seed and the repeat); any other key is refused by name first."""
+    info = envs.SUITES[name]
+    monkeypatch.setitem(envs.SUITES, name, dataclasses.replace(info, adapter=binding_only(info.adapter)))
+    task = {"gym": "CartPole-v1", "bsuite": "catch/0"}.get(name, info.tasks[0] if info.tasks else "")
+    parameters = inspect.signature(info.adapter).parameters
+    accepted = info.env_args()
+    if accepted is None:  # gym: any key goes on to gymnasium.make
+        assert parameters["make_kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+        accepted = ("max_episode_steps",)
+    keys = {key: object() for key in accepted}
+    with pytest.raises(Bound) as bound:
+        envs.make(name, task, 5, info.repeat, **keys)  # as the training loop calls it
+    arguments = bound.value.args[0]
+    assert arguments["seed"] == 5 and arguments.get("repeat", 1) == info.repeat
+    assert ("repeat" in arguments) == ("repeat" in parameters)
+    passed = arguments.get("make_kwargs", arguments)
+    assert all(passed[key] is value for key, value in keys.items())
+    assert set(info.options) <= set(parameters), "the official options name the adapter's own arguments"
+    if info.env_args() is not None:
+        with pytest.raises(ValueError, match=f"env_args key 'no_such_key' is not taken by the {name} adapter"):
+            envs.make(name, task, no_such_key=1)
+
+
+def test_env_args_are_checked_without_any_engine():
+    """DMLab and Minecraft do not install here; their keys are checked all the same, and checking the keys of
+    every suite imports no engine (the workflow does it before planning)."""
+    engines = ["ale_py", "dm_control", "mujoco", "bsuite", "crafter", "gymnasium", "deepmind_lab", "minerl",
+               "procgen", "gym3"]
+    code = (
+        "import sys, envs\n"
+        "for name in envs.SUITES: envs.check_env_args(name, dict.fromkeys(envs.SUITES[name].env_args() or ()))\n"
+        "for name, key in [('dmlab', 'sise'), ('minecraft', 'break_sped')]:\n"
+        "    try: envs.check_env_args(name, {key: 1})\n"
+        "    except ValueError as error: print(error)\n"
+        f"print([m for m in {engines!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [
+        "env_args key 'sise' is not taken by the dmlab adapter (envs.dmlab.DMLab). Did you mean size? "
+        "Accepted keys: mode, size, episodic.",
+        "env_args key 'break_sped' is not taken by the minecraft adapter (envs.minecraft.Minecraft). Did you mean "
+        "break_speed? Accepted keys: size, length, break_speed, jump_steps, pitch_limit.",
+        "[]",
+    ]
+
+
+def test_a_suite_without_env_args_says_so():
+    with pytest.raises(ValueError, match=r"keys 'length', 'size' are not taken by the bsuite adapter .*"
+                                         r"It takes no env_args\.$"):
+        envs.check_env_args("bsuite", {"length": 10, "size": 3})

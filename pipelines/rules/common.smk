@@ -1,6 +1,7 @@
 # Grid, paths and input functions shared by the rule files.
 import glob
 import os
+import shlex
 
 import yaml
 
@@ -9,7 +10,7 @@ from envs import SUITES
 from pipelines.grid import check_names, check_overrides, grid_cells, run_name, train_resources
 
 check_names(config, SIZES)
-check_overrides(config, lambda items: make_config(**parse_overrides(items)))
+check_overrides(config, lambda items: make_config(**parse_overrides(items)).to_dict())
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
 RUN_PATTERN = "{suite}/{task}/{size}-ratio{train_ratio}/seed{seed}"

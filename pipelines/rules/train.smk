@@ -18,7 +18,8 @@ rule train:
         device=config["train"]["device"],
         # e.g. Minecraft renders through an X display even headless (inside its container).
         display=lambda wildcards: "xvfb-run -a" if SUITES[wildcards.suite].needs_display else "",
-        overrides=" ".join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
+        # Each quoted for the shell: a value such as env_args={length: 100} holds spaces and braces.
+        overrides=shlex.join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
         # torch.compile's cache (used with --set compile=...), shared by every run and job of the grid: only
         # the first run of each model shape compiles for minutes; the others, and requeued jobs on other
         # nodes, load the graphs. An absolute path, as jobs on a cluster start elsewhere.

@@ -1,8 +1,10 @@
 """The run grid and the run folders read their suite facts from the registry (envs/registry.py), so a grid
 run and a hand-started `training.train` use the same official settings, and aggregation needs no
 workflow config to read a run folder."""
+import pytest
+
 from envs import SUITES
-from pipelines.grid import grid_cells
+from pipelines.grid import check_overrides, grid_cells
 from pipelines.runs import load_run_folder
 from pipelines.tests.conftest import write_run
 
@@ -30,3 +32,20 @@ def test_run_folder_budget_from_its_recorded_repeat_and_the_suites_report_budget
     assert run.budget == 400_000 and run.task == "atari_pong"  # 4.4e5 frames run, reported at 4e5
     old = write_run(tmp_path / "old", "atari100k", "pong", 0, episode, steps=1000)  # no repeat recorded
     assert load_run_folder(old, "ours", []).budget == 4000
+
+
+def test_overrides_env_args_are_checked_against_every_grid_blocks_suite():
+    """`check` stands in for agent.config (pipelines/ does not import the agent): it returns the config."""
+    config = {"grid": [{"suite": "dmc_proprio", "seeds": [0]}, {"suite": "procgen", "seeds": [0]}],
+              "train": {"overrides": ["env_args={log_image: true}"]}}
+    with pytest.raises(ValueError, match=r"^train.overrides: grid\[1\]: env_args key 'log_image' is not taken by "
+                                         r"the procgen adapter \(envs.procgen.ProcGen\)\. Accepted keys: size, "
+                                         r"length\.$"):
+        check_overrides(config, lambda items: {"env_args": {"log_image": True}})
+    check_overrides(config, lambda items: {"env_args": {"length": 100}})  # both adapters take it
+
+    def unknown_key(items):
+        raise KeyError("unknown config key 'batch_sise'")
+
+    with pytest.raises(ValueError, match="^train.overrides: unknown config key 'batch_sise'"):
+        check_overrides(config, unknown_key)

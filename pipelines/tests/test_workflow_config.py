@@ -1,6 +1,7 @@
 """The schema stops bad configs before any job starts; dry runs plan the expected grids and print their cost;
 lint is clean."""
 import os
+import shlex
 
 import jsonschema
 import pytest
@@ -36,6 +37,12 @@ def test_shipped_configs_are_valid(name):
     ({"train": {"overrides": ["batch_sise=8"]}}, "train.overrides: unknown config key 'batch_sise'"),
     ({"train": {"overrides": ["batch_size=0"]}}, "train.overrides: batch_size must be at least 1"),
     ({"train": {"overrides": "batch_size=8"}}, "config train.overrides: 'batch_size=8' is not of type 'array'"),
+    ({"train": {"overrides": ["env_args={sise: [64, 64]}"]}, "grid": [{"suite": "dmlab", "seeds": [0]}]},
+     "train.overrides: grid[0]: env_args key 'sise' is not taken by the dmlab adapter (envs.dmlab.DMLab). Did you "
+     "mean size? Accepted keys: mode, size, episodic."),  # DMLab is not installed here: checked all the same
+    ({"train": {"overrides": ["env_args={length: 100}"]},
+      "grid": [{"suite": "crafter", "seeds": [0]}, {"suite": "bsuite", "seeds": [0]}]},
+     "train.overrides: grid[1]: env_args key 'length' is not taken by the bsuite adapter"),  # crafter takes it
 ])
 def test_schema_rejects_bad_config_naming_the_key(tmp_path, override, named):
     bad = tmp_path / "bad.yaml"
@@ -44,6 +51,7 @@ def test_schema_rejects_bad_config_naming_the_key(tmp_path, override, named):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert named in output
+    assert len([line for line in output.splitlines() if named[:40] in line]) == 1, output
     assert "Job stats" not in output
     assert "$schema" not in output, "the failing rule, not the whole schema"
 
@@ -85,6 +93,21 @@ def test_evaluation_of_every_run_is_off_by_default_and_one_job_per_run_when_aske
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["evaluate"] == counts["train"] == expected_train_jobs("test.yaml")
+
+
+def test_overrides_reach_the_train_command_as_one_argument_each(tmp_path):
+    """An env_args override holds a space and braces (YAML needs `key: value`): quoted for the shell."""
+    local = tmp_path / "overrides.yaml"
+    local.write_text(yaml.safe_dump({
+        "reference": {"local_dir": str(REFERENCE)}, "results_dir": str(tmp_path / "results"),
+        "runs_dir": str(tmp_path / "runs"), "grid": [{"suite": "gym", "seeds": [0], "sizes": ["1m"], "steps": 300}],
+        "train": {"overrides": ["env_args={max_episode_steps: 50}", "batch_size=8"]}}))
+    result = snakemake("-n", "-p", "--configfile", "config/test.yaml", str(local))
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if "python -m training.train" in line]
+    assert len(commands) == 1
+    arguments = shlex.split(commands[0].split("python -m training.train")[1].split(">")[0])
+    assert arguments[-3:] == ["--set", "env_args={max_episode_steps: 50}", "batch_size=8"]
 
 
 def test_paper_grid_size():

@@ -1,4 +1,6 @@
 """The training CLI end to end: arguments, run folder, resume, kill and restart, determinism, learning."""
+import errno
+import hashlib
 import io
 import json
 import os
@@ -66,7 +68,28 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, extra, messag
     with pytest.raises(SystemExit) as exit_info:
         main([*CARTPOLE, "--logdir", str(logdir), *extra], agent_class=FakeAgent)
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and len(error.splitlines()) == 1, error
+    assert not logdir.exists()
+
+
+@pytest.mark.parametrize("suite, task, env_args, message", [
+    ("dmlab", "rooms_watermaze", "{sise: [64, 64]}", "env_args key 'sise' is not taken by the dmlab adapter "
+     "(envs.dmlab.DMLab). Did you mean size? Accepted keys: mode, size, episodic."),  # no engine here
+    ("atari100k", "pong", "{lenght: 100, gray: true}", "env_args key 'lenght' is not taken by the atari100k "
+     "adapter (envs.atari.Atari). Did you mean length? Accepted keys: size, gray, sticky, all_actions, noops, length."),
+    ("bsuite", "catch/0", "{length: 100}", "env_args key 'length' is not taken by the bsuite adapter "
+     "(envs.bsuite.BSuite). It takes no env_args."),
+])
+def test_env_args_key_the_adapter_does_not_take_exits_2_before_anything(tmp_path, capsys, suite, task, env_args,
+                                                                         message):
+    logdir = tmp_path / "run"
+    argv = ["--suite", suite, "--task", task, "--logdir", str(logdir), "--device", "cpu", "--set",
+            f"env_args={env_args}"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv, agent_class=FakeAgent)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
     assert not logdir.exists()
 
 
@@ -103,7 +126,8 @@ def test_suite_without_its_engine_fails_with_the_install_hint(tmp_path, capsys):
     except ImportError:
         pass
     logdir = tmp_path / "run"
-    argv = ["--suite", "dmlab", "--task", "rooms_watermaze", "--logdir", str(logdir), "--device", "cpu"]
+    argv = ["--suite", "dmlab", "--task", "rooms_watermaze", "--logdir", str(logdir), "--device", "cpu",
+            "--set", "env_args={size: [32, 32], mode: eval}"]  # keys the adapter takes: checked without the engine
     assert main(argv, agent_class=FakeAgent) == 3
     err = capsys.readouterr().err
     assert "dmlab cannot run here" in err and "containers/dmlab.def" in err
@@ -463,29 +487,100 @@ def test_unreadable_config_yaml_is_one_clear_line_and_changes_nothing(tmp_path, 
     assert after == before
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
-def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_there_is_space(tmp_path, capsys):
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small tmpfs at tmp_path/disk (remount it to change its size or make it read-only); root only."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs (root only)")
     disk = tmp_path / "disk"
     disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
-    try:
-        logdir = disk / "run"
-        argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "20000", "--set", "train_fill=64",
-                "replay_chunksize=128", "save_every=0.05"]  # fmt: skip
-        assert main(argv, agent_class=FakeAgent) == 1
-        error = capsys.readouterr().err
-        lines = [line for line in error.splitlines() if line.startswith(("error", "Traceback"))]
-        assert len(lines) == 1 and lines[0].startswith("error: no space left to write "), error
-        state, _ = Checkpoints(logdir / "checkpoints").load_latest()
-        assert state is not None and 0 < state["counters"]["step"] < 20000
-        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
-        assert main(argv, agent_class=FakeAgent) == 0
-        assert f"agent step {state['counters']['step']:,}" in capsys.readouterr().err
-        steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
-        assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
-    finally:
-        subprocess.run(["umount", str(disk)])
+    yield disk
+    subprocess.run(["umount", str(disk)])
+
+
+def remount(disk: Path, options: str):
+    subprocess.run(["mount", "-o", f"remount,{options}", str(disk)], check=True)
+
+
+def test_disk_full_is_one_clear_line_keeps_the_checkpoints_and_resumes_once_there_is_space(tmpfs, capsys):
+    logdir = tmpfs / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "20000", "--set", "train_fill=64",
+            "replay_chunksize=128", "save_every=0.05"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 1
+    error = capsys.readouterr().err
+    lines = [line for line in error.splitlines() if line.startswith(("error", "Traceback"))]
+    assert len(lines) == 1 and lines[0].startswith("error: no space left to write "), error
+    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    assert state is not None and 0 < state["counters"]["step"] < 20000
+    remount(tmpfs, "size=64m")
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert f"agent step {state['counters']['step']:,}" in capsys.readouterr().err
+    steps = [line["step"] for line in read_lines(logdir / "scores.jsonl")]
+    assert steps == sorted(set(steps)) and json.loads((logdir / "done.json").read_text())["agent_steps"] == 20000
+
+
+def test_file_system_turning_read_only_during_a_run_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    """As when the kernel remounts a disk read-only after errors (a tmpfs cannot be remounted read-only while
+    the run holds files open for writing, so here the third checkpoint save fails the way it then would)."""
+    original, saves = Checkpoints.save, []
+
+    def save(self, state, step):
+        saves.append(step)
+        if len(saves) == 3:
+            raise OSError(errno.EROFS, "Read-only file system", str(self.directory / "step.pt.tmp"))
+        return original(self, state, step)
+
+    monkeypatch.setattr(Checkpoints, "save", save)
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "3000", "--set", "train_fill=64", "save_every=0.05"]
+    assert main(argv, agent_class=FakeAgent) == 1
+    error = capsys.readouterr().err
+    assert f"error: read-only file system while writing {logdir / 'checkpoints' / 'step.pt.tmp'} (Read-only file " \
+        "system). The checkpoints and logs up to the last checkpoint are intact; make it writable and rerun the " \
+        "same command to resume.\n" in error and "Traceback" not in error
+    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    assert state["counters"]["step"] == saves[1]
+    monkeypatch.undo()
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert f"agent step {saves[1]:,}" in capsys.readouterr().err
+
+
+def file_digests(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_fresh_run_on_a_read_only_mount_is_one_clear_line_before_any_work(tmpfs, capsys):
+    remount(tmpfs, "ro")
+    logdir = tmpfs / "runs" / "run"
+    assert main([*CARTPOLE, "--logdir", str(logdir)], agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert error == f"error: --logdir {logdir} cannot hold a run (Read-only file system: {logdir.parent}); give " \
+        "a writable folder path.\n"
+    assert list(tmpfs.iterdir()) == []
+
+
+def test_resuming_a_run_folder_that_became_read_only_is_one_clear_line_and_changes_nothing(tmpfs, capsys):
+    remount(tmpfs, "size=64m")
+    logdir = tmpfs / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "1500", "--set", "train_fill=64", "save_every=0.05",
+            "replay_chunksize=128"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 0
+    (logdir / "done.json").unlink()  # as if stopped after its last checkpoint
+    before = file_digests(logdir)
+    assert len(before) > 10 and any(name.startswith("replay/") for name in before)
+    remount(tmpfs, "ro")
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 2
+    error = capsys.readouterr().err
+    assert error == f"error: {logdir} cannot be written (Read-only file system: {logdir / 'run.lock'}); nothing " \
+        "was changed. Rerun the same command once it is writable to resume the run.\n"
+    assert file_digests(logdir) == before
+    remount(tmpfs, "rw")
+    assert main(argv, agent_class=FakeAgent) == 0
+    assert "Resuming" in capsys.readouterr().err and (logdir / "done.json").exists()
 
 
 @pytest.mark.slow
@@ -525,3 +620,26 @@ def test_random_sigkills_lose_and_repeat_nothing(tmp_path):
     assert metric_steps == sorted(metric_steps)
     state, _ = Checkpoints(logdir / "checkpoints").load_latest()
     assert sum(entry[3] for entry in state["replay"]["chunks"]) == state["counters"]["step"] == 1500
+
+
+def test_a_checkpoint_is_written_only_after_everything_it_counts_is_on_disk(tmp_path, monkeypatch):
+    """So that a power loss, not only a killed process, leaves a checkpoint whose replay chunks and log lines
+    are there: each save fsyncs the new chunk files, the replay folder and the logs, then the checkpoint file
+    and its marker, each followed by its folder."""
+    synced, real_fsync = [], os.fsync
+
+    def fsync(descriptor):
+        synced.append(Path(os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, "--logdir", str(logdir), "--steps", "600", "--set", "train_fill=64", "replay_chunksize=256"]
+    assert main(argv, agent_class=FakeAgent) == 0  # one checkpoint, at the end
+    last_save = synced[[path.name for path in synced].index("chunk-000000000.tmp"):]
+    checkpoints, replay = logdir / "checkpoints", logdir / "replay"
+    assert last_save[:-2] == [
+        replay / "chunk-000000000.tmp", replay / "chunk-000000001.tmp", replay / "chunk-000000002.tmp", replay,
+        logdir / "metrics.jsonl", logdir / "scores.jsonl", checkpoints / "step-000000000600.pt.tmp", checkpoints,
+        checkpoints / "step-000000000600.sha256.tmp", checkpoints]
+    assert last_save[-2:] == [logdir / "done.json.tmp", logdir]
