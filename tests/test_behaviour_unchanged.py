@@ -43,7 +43,9 @@ def machine() -> dict:
 
     from training.provenance import cpu_model
 
-    return {"cpu": cpu_model(), "torch": torch.__version__}
+    # The model name alone does not tell the kernels apart ("AMD EPYC" is both a Zen 3 with AVX2 and a
+    # Zen 4 with AVX-512); torch picks its CPU kernels by this capability.
+    return {"cpu": cpu_model(), "torch": torch.__version__, "kernels": torch.backends.cpu.get_cpu_capability()}
 
 
 def read_lines(path: Path) -> list[dict]:
