@@ -2,7 +2,7 @@
 run and a hand-started `training.train` use the same official settings, and aggregation needs no
 workflow config to read a run folder."""
 from envs import SUITES
-from pipelines.grid import grid_cells
+from pipelines.grid import grid_cells, random_cells, random_run_name
 from pipelines.runs import load_run_folder
 from pipelines.tests.conftest import write_run
 
@@ -30,3 +30,15 @@ def test_run_folder_budget_from_its_recorded_repeat_and_the_suites_report_budget
     assert run.budget == 400_000 and run.task == "atari_pong"  # 4.4e5 frames run, reported at 4e5
     old = write_run(tmp_path / "old", "atari100k", "pong", 0, episode, steps=1000)  # no repeat recorded
     assert load_run_folder(old, "ours", []).budget == 4000
+
+
+def test_one_random_run_per_task_and_seed_as_long_as_the_tasks_longest_run():
+    blocks = [{"suite": "gym", "tasks": ["CartPole-v1"], "seeds": [0, 1], "sizes": ["1m"], "train_ratios": [32, 64],
+               "steps": 3000},
+              {"suite": "gym", "tasks": ["CartPole-v1"], "seeds": [1, 2], "sizes": ["12m"], "steps": 5000, "envs": 4},
+              {"suite": "bsuite", "tasks": ["catch/0"], "seeds": [0], "steps": 2000}]
+    assert random_cells({"grid": blocks}) == []  # off unless asked for
+    cells = random_cells({"grid": blocks, "random_policy": True})
+    cartpole = [{"suite": "gym", "task": "CartPole-v1", "seed": seed, "steps": 5000, "envs": 4} for seed in (0, 1, 2)]
+    assert cells == [*cartpole, {"suite": "bsuite", "task": "catch/0", "seed": 0, "steps": 2000, "envs": 1}]
+    assert random_run_name(cells[-1]) == "bsuite/catch-0/random/seed0"
