@@ -38,6 +38,7 @@ rule all:
 
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/train.smk"
+include: "pipelines/rules/random.smk"
 include: "pipelines/rules/evaluate.smk"
 include: "pipelines/rules/reference.smk"
 include: "pipelines/rules/results.smk"

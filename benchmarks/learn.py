@@ -17,23 +17,7 @@ import numpy as np
 
 import envs
 from training import train
-
-
-def random_policy_score(suite: str, task: str, episodes: int = 100, seed: int = 0) -> float:
-    env = envs.make(suite, task, seed=seed)
-    rng = np.random.default_rng(seed)
-    act_space = {key: space for key, space in env.act_space.items() if key != "reset"}
-    scores, score = [], 0.0
-    obs = env.step({**{key: space.sample(rng) for key, space in act_space.items()}, "reset": True})
-    while len(scores) < episodes:
-        obs = env.step({**{key: space.sample(rng) for key, space in act_space.items()}, "reset": False})
-        score += float(obs["reward"])
-        if obs["is_last"]:
-            scores.append(score)
-            score = 0.0
-            obs = env.step({**{key: space.sample(rng) for key, space in act_space.items()}, "reset": True})
-    env.close()
-    return float(np.mean(scores))
+from training.random_policy import random_policy_score
 
 
 def curve(scores_path: Path, steps: int, bins: int) -> list[tuple[int, float, int]]:

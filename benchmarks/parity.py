@@ -364,7 +364,7 @@ def main(argv=None):
     else:
         if not args.results:
             parser.error("report needs --results PATH (without suffix)")
-        from benchmarks.learn import random_policy_score
+        from training.random_policy import random_policy_score
 
         report(args.out, args.results, settings, args.bins, args.window,
                random_policy_score(settings.suite, settings.task, seed=0))

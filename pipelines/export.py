@@ -1,5 +1,6 @@
 """Export rule: our runs in the official score-file format, one gzip JSON list of
-{task, method, seed, xs, ys} records per suite, named `<suite>-<method>.json.gz`."""
+{task, method, seed, xs, ys} records per suite and method, named `<suite>-<method>.json.gz`
+(the baselines played by our code, e.g. the random policy, in their own files)."""
 import argparse
 import gzip
 import json
@@ -13,15 +14,18 @@ from pipelines.runs import load_run_folder
 
 def export(workflow_config: dict, run_folders: list, out_dir: Path) -> list:
     problems = []
-    method = workflow_config["method"]
-    runs = [load_run_folder(folder, method, problems) for folder in run_folders]
+    runs = [load_run_folder(folder, workflow_config["method"], problems) for folder in run_folders]
     runs = [run for run in runs if run is not None]
     files = {}
     for run in runs:
-        variants = {(other.size, other.train_ratio) for other in runs if other.suite == run.suite}
+        variants = {(other.size, other.train_ratio) for other in runs
+                    if other.suite == run.suite and other.source == "ours"}
         # Several sizes or ratios in one suite (a scaling grid) need telling apart by name.
-        method = run.method if len(variants) == 1 else f"{run.method}_{run.size}_ratio{run.train_ratio:g}"
-        files.setdefault(f"{SUITES[run.suite].score_files[0]}-{workflow_config['method']}", []).append({
+        method = run.method
+        if run.source == "ours" and len(variants) > 1:
+            method = f"{run.method}_{run.size}_ratio{run.train_ratio:g}"
+        # One file per method, as the published ones (e.g. crafter_noreward-random.json): ours and baselines.
+        files.setdefault(f"{SUITES[run.suite].score_files[0]}-{run.method}", []).append({
             "task": run.task, "method": method, "seed": run.seed,
             "xs": run.steps.tolist(), "ys": run.scores.tolist(),
         })

@@ -88,6 +88,27 @@ def grid_cells(config: dict) -> list[dict]:
     return list(cells.values())
 
 
+def random_run_name(cell: dict) -> str:
+    """Folder of a random-policy run relative to runs_dir: `random` where a training run has its size and
+    ratio; the random_policy rule's output pattern mirrors it."""
+    return f"{cell['suite']}/{task_slug(cell['task'])}/random/seed{cell['seed']}"
+
+
+def random_cells(config: dict) -> list[dict]:
+    """With `random_policy` on: one random-policy run per (suite, task, seed) of the grid, as long as the
+    task's longest cell (and with its envs), so that its curve spans every run of the task."""
+    if not config.get("random_policy"):
+        return []
+    longest, seeds = {}, {}
+    for cell in grid_cells(config):
+        task = (cell["suite"], cell["task"])
+        if task not in longest or cell["steps"] > longest[task]["steps"]:
+            longest[task] = cell
+        seeds.setdefault(task, []).append(cell["seed"])
+    return [{"suite": suite, "task": task, "seed": seed, "steps": cell["steps"], "envs": cell["envs"]}
+            for (suite, task), cell in longest.items() for seed in sorted(set(seeds[suite, task]))]
+
+
 def train_resources(config: dict, suite: str) -> dict:
     """What one train job of `suite` asks the scheduler for (runtime in minutes, mem_mb, gpu, cpus):
     the suite's own `resources`, else the grid's `train: resources`."""

@@ -27,7 +27,7 @@ from agent.config import SIZES, make_config, parse_overrides
 from envs.base import step_spaces
 from envs.dmlab import INSTR_EMBED, INSTR_TOKENS
 from envs.registry import SUITES
-from pipelines.grid import check_names, check_overrides, grid_cells, train_resources, validate_config
+from pipelines.grid import check_names, check_overrides, grid_cells, random_cells, train_resources, validate_config
 from spaces import Space
 from training.ratio import Ratio
 
@@ -233,6 +233,18 @@ def plan_runs(config: dict, device: str) -> list[dict]:
     return runs
 
 
+def random_runs_line(config: dict) -> str | None:
+    """The random-policy runs (config `random_policy`): env steps only, so left out of the table."""
+    cells = random_cells(config)
+    if not cells:
+        return None
+    steps = sum(agent_steps(cell) for cell in cells)
+    hours = sum(agent_steps(cell) / ENV_SPEED[cell["suite"]] for cell in cells) / 3600
+    return (f"Random-policy runs (random_policy: true), not in the table above: {len(cells):,}, "
+            f"{format_number(steps)} agent steps, about {format_hours(hours)} of env stepping in all (one CPU "
+            "each, no updates).")
+
+
 def slurm_retries(profile: Path) -> int:
     return int(yaml.safe_load(profile.read_text()).get("retries", 0))
 
@@ -400,6 +412,9 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(text)
+    random_line = random_runs_line(config)
+    if random_line:
+        print(random_line)
     return 0
 
 

@@ -2,6 +2,9 @@
 
 A run folder is self-describing: `config.yaml` says which run it is (suite, task, seed,
 size, train_ratio, steps, repeat); `scores.jsonl` holds one JSON line per finished episode.
+A folder whose config.yaml names a `method` (e.g. `random`, training/random_policy.py) is a
+baseline played through our env adapters and logger: it keeps that method name and has no
+model size or train ratio, as the published runs of other methods have none.
 The suite's row in the registry adds how the score files name its tasks and its report budget.
 """
 import json
@@ -28,7 +31,7 @@ class Run:
     train_ratio: float = math.nan
     budget: float = math.nan  # last logged step that counts; NaN = the largest x of the run's group
     episode_logs: dict = field(default_factory=dict)  # name -> (episodes,) per-episode `log/` values
-    source: str = "reference"
+    source: str = "reference"  # published score files; "ours": our agent's runs; "baseline": e.g. random
 
 
 def reference_task(suite: str, task: str) -> str:
@@ -75,12 +78,16 @@ def read_score_lines(path: Path, problems: list) -> list[dict]:
 
 
 def load_run_folder(folder: Path, method: str, problems: list):
-    """A Run from one run folder, or None (reported) when it cannot say which run it is."""
+    """A Run from one run folder, or None (reported) when it cannot say which run it is. `method`: the name of
+    our agent's runs (the workflow config's); a baseline's folder names its own."""
     folder = Path(folder)
     try:
         config = yaml.safe_load((folder / "config.yaml").read_text())
-        suite, task, seed = config["suite"], str(config["task"]), int(config["seed"])
-        size, ratio, steps = str(config["size"]), float(config["train_ratio"]), float(config["steps"])
+        suite, task, seed, steps = config["suite"], str(config["task"]), int(config["seed"]), float(config["steps"])
+        if "method" in config:  # a baseline played by our code (training/random_policy.py): no model
+            method, source, size, ratio = str(config["method"]), "baseline", "", math.nan
+        else:
+            source, size, ratio = "ours", str(config["size"]), float(config["train_ratio"])
         # Run folders written before the repeat was recorded ran the suite's official one.
         repeat = float(config.get("repeat", SUITES[suite].repeat))
         if suite not in SUITES:
@@ -102,7 +109,7 @@ def load_run_folder(folder: Path, method: str, problems: list):
         budget = min(budget, float(SUITES[suite].report_budget))
     return Run(
         suite=suite, task=reference_task(suite, task), method=method, seed=seed, size=size,
-        train_ratio=ratio, budget=budget, source="ours",
+        train_ratio=ratio, budget=budget, source=source,
         steps=np.array([float(e["step"]) for e in episodes]),
         scores=np.array([float(e["episode/score"]) for e in episodes]),
         episode_logs={

@@ -34,8 +34,8 @@ def suite_budget(suite: str) -> float:
 
 
 def is_short(run: Run) -> bool:
-    """Our run stopped before its suite's budget (see the module docstring)."""
-    return run.source == "ours" and run.budget < suite_budget(run.suite)
+    """Our run (or our random-policy baseline) stopped before its suite's budget (see the module docstring)."""
+    return run.source != "reference" and run.budget < suite_budget(run.suite)
 
 
 def steps_text(steps: float) -> str:
@@ -196,10 +196,10 @@ def bsuite_scores(runs: list[Run], problems: list) -> pd.DataFrame:
             continue
         experiment = bsuite_id.split("/")[0]
         frame = bsuite_results_frame(run).assign(bsuite_id=bsuite_id, **sweep.SETTINGS[bsuite_id])
-        key = (experiment, run.method, run.size, run.train_ratio, run_label(run), run.seed)
+        key = (experiment, run.method, run.size, run.train_ratio, run_label(run), run.source, run.seed)
         frames.setdefault(key, []).append(frame)
     rows = []
-    for (experiment, method, size, ratio, label, seed), parts in sorted(frames.items()):
+    for (experiment, method, size, ratio, label, source, seed), parts in sorted(frames.items()):
         analysis = importlib.import_module(f"bsuite.experiments.{experiment}.analysis")
         try:
             score = float(analysis.score(pd.concat(parts, ignore_index=True)))
@@ -207,5 +207,5 @@ def bsuite_scores(runs: list[Run], problems: list) -> pd.DataFrame:
             problems.append(f"bsuite {experiment} ({label}, seed {seed}): no score, missing column {error}")
             score = math.nan
         rows.append({"suite": "bsuite", "task": f"bsuite_{experiment}", "method": method, "size": size,
-                     "train_ratio": ratio, "label": label, "seed": seed, "score": score})
-    return pd.DataFrame(rows, columns=VARIANT + ["seed", "score"])
+                     "train_ratio": ratio, "label": label, "source": source, "seed": seed, "score": score})
+    return pd.DataFrame(rows, columns=VARIANT + ["source", "seed", "score"])

@@ -54,7 +54,7 @@ def score_sets(runs: pd.DataFrame, bsuite: pd.DataFrame) -> pd.DataFrame:
                                                      value=lambda f: f.value / 100))
     parts.append(own[runs.suite == "minecraft"].assign(quantity="diamond rate"))
     if len(bsuite):
-        bsuite = bsuite.assign(benchmark="bsuite", source="ours", protocol="all episodes",
+        bsuite = bsuite.assign(benchmark="bsuite", protocol="all episodes",
                                quantity="bsuite score", value=bsuite.score)
         parts.append(bsuite[GROUP + ["task", "seed", "value"]])
     frame = pd.concat(parts, ignore_index=True)

@@ -81,21 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def suite_config(suite: str, task: str, flags: dict, overrides: list[str]):
+    """The run's config: the suite's defaults < flags (config key -> command-line text; None: not given) <
+    `key=value` overrides; a bad value raises KeyError or ValueError saying what is wrong."""
+    info = envs.SUITES[suite]
+    values = dict(suite=suite, task=task, train_ratio=float(info.train_ratio), envs=info.envs, steps=info.steps,
+                  size=info.size, repeat=info.repeat)  # fmt: skip
+    for key, text in flags.items():
+        if text is not None:
+            values[key] = parse_value(key, text)
+    values.update(parse_overrides(overrides))
+    config = make_config(**values)
+    envs.check_env_args(config.suite, config.env_args)  # from the adapter's signature; imports no engine
+    return config
+
+
 def parse_args(argv):
     """Returns (config, logdir); a bad value exits with status 2 and a message before anything runs."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    info = envs.SUITES[args.suite]
-    values = dict(suite=args.suite, task=args.task, train_ratio=float(info.train_ratio), envs=info.envs,
-                  steps=info.steps, size=info.size, repeat=info.repeat)  # fmt: skip
     try:
-        for key in FLAGS:
-            text = getattr(args, key)
-            if text is not None:
-                values[key] = parse_value(key, text)
-        values.update(parse_overrides(args.set))
-        config = make_config(**values)
-        envs.check_env_args(config.suite, config.env_args)  # from the adapter's signature; imports no engine
+        config = suite_config(args.suite, args.task, {key: getattr(args, key) for key in FLAGS}, args.set)
         resolve_device(config.device)  # e.g. cuda asked for on a machine without a GPU
         check_trackers(config.trackers)  # e.g. wandb chosen but not installed
     except (KeyError, ValueError) as error:  # one line, without the usage: the value, not the syntax, is wrong

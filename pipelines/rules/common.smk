@@ -7,16 +7,28 @@ import yaml
 
 from agent.config import SIZES, make_config, parse_overrides
 from envs import SUITES
-from pipelines.grid import check_names, check_overrides, grid_cells, run_name, train_resources
+from pipelines.grid import (
+    check_names,
+    check_overrides,
+    grid_cells,
+    random_cells,
+    random_run_name,
+    run_name,
+    train_resources,
+)
 
 check_names(config, SIZES)
 check_overrides(config, lambda items: make_config(**parse_overrides(items)).to_dict())
 RUNS = config["runs_dir"]
 RESULTS = config["results_dir"]
 RUN_PATTERN = "{suite}/{task}/{size}-ratio{train_ratio}/seed{seed}"
+# A random-policy run (config `random_policy`): `random` in place of size and ratio, which RUN_PATTERN's
+# size wildcard ([0-9]+m) never matches.
+RANDOM_PATTERN = "{suite}/{task}/random/seed{seed}"
 # With logs_dir set, nothing is trained: the run folders already there are aggregated.
 FROM_LOGS = config["logs_dir"] is not None
 CELLS = {} if FROM_LOGS else {run_name(cell): cell for cell in grid_cells(config)}
+RANDOM_CELLS = {} if FROM_LOGS else {random_run_name(cell): cell for cell in random_cells(config)}
 
 
 wildcard_constraints:
@@ -41,11 +53,12 @@ def run_folders():
     if FROM_LOGS:
         pattern = os.path.join(config["logs_dir"], "**", "scores.jsonl")
         return sorted(os.path.dirname(path) for path in glob.glob(pattern, recursive=True))
-    return [f"{RUNS}/{name}" for name in CELLS]
+    return [f"{RUNS}/{name}" for name in [*CELLS, *RANDOM_CELLS]]
 
 
 def run_markers():
-    """What aggregation waits for: finished runs of the grid, or the scores found under logs_dir."""
+    """What aggregation waits for: finished runs of the grid (and its random-policy runs), or the scores
+    found under logs_dir."""
     marker = "scores.jsonl" if FROM_LOGS else "done.json"
     return [f"{folder}/{marker}" for folder in run_folders()]
 
@@ -61,8 +74,22 @@ def grid_cell(wildcards):
     return CELLS[RUN_PATTERN.format(**dict(wildcards.items()))]
 
 
+def random_cell(wildcards):
+    return RANDOM_CELLS[RANDOM_PATTERN.format(**dict(wildcards.items()))]
+
+
 def train_resource(name):
     """A training resource: the suite's own setting, else the train default."""
     def lookup(wildcards):
         return train_resources(config, wildcards.suite)[name]
     return lookup
+
+
+def display(wildcards):
+    """e.g. Minecraft renders through an X display even headless (inside its container)."""
+    return "xvfb-run -a" if SUITES[wildcards.suite].needs_display else ""
+
+
+# train.overrides as the command-line flags of every run: training runs and random-policy runs alike.
+# Each quoted for the shell: a value such as env_args={length: 100} holds spaces and braces.
+OVERRIDE_FLAGS = shlex.join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else ""

@@ -14,7 +14,7 @@ rule evaluate:
         episodes=config["evaluate"]["episodes"],
         video="--video" if config["evaluate"]["video"] else "",
         device=config["train"]["device"],
-        display=lambda wildcards: "xvfb-run -a" if wildcards.suite == "minecraft" else "",
+        display=display,
     threads: train_resource("cpus")
     resources:
         runtime=train_resource("runtime"),

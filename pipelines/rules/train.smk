@@ -16,10 +16,8 @@ rule train:
         envs=lambda wildcards: grid_cell(wildcards)["envs"],
         logdir=lambda wildcards, output: os.path.dirname(output[0]),
         device=config["train"]["device"],
-        # e.g. Minecraft renders through an X display even headless (inside its container).
-        display=lambda wildcards: "xvfb-run -a" if SUITES[wildcards.suite].needs_display else "",
-        # Each quoted for the shell: a value such as env_args={length: 100} holds spaces and braces.
-        overrides=shlex.join(["--set"] + config["train"]["overrides"]) if config["train"]["overrides"] else "",
+        display=display,
+        overrides=OVERRIDE_FLAGS,
         # torch.compile's cache (used with --set compile=...), shared by every run and job of the grid: only
         # the first run of each model shape compiles for minutes; the others, and requeued jobs on other
         # nodes, load the graphs. An absolute path, as jobs on a cluster start elsewhere.

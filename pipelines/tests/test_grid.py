@@ -4,7 +4,7 @@ workflow config to read a run folder."""
 import pytest
 
 from envs import SUITES
-from pipelines.grid import check_overrides, grid_cells
+from pipelines.grid import check_overrides, grid_cells, random_cells, random_run_name
 from pipelines.runs import load_run_folder
 from pipelines.tests.conftest import write_run
 
@@ -49,3 +49,13 @@ def test_overrides_env_args_are_checked_against_every_grid_blocks_suite():
 
     with pytest.raises(ValueError, match="^train.overrides: unknown config key 'batch_sise'"):
         check_overrides(config, unknown_key)
+def test_one_random_run_per_task_and_seed_as_long_as_the_tasks_longest_run():
+    blocks = [{"suite": "gym", "tasks": ["CartPole-v1"], "seeds": [0, 1], "sizes": ["1m"], "train_ratios": [32, 64],
+               "steps": 3000},
+              {"suite": "gym", "tasks": ["CartPole-v1"], "seeds": [1, 2], "sizes": ["12m"], "steps": 5000, "envs": 4},
+              {"suite": "bsuite", "tasks": ["catch/0"], "seeds": [0], "steps": 2000}]
+    assert random_cells({"grid": blocks}) == []  # off unless asked for
+    cells = random_cells({"grid": blocks, "random_policy": True})
+    cartpole = [{"suite": "gym", "task": "CartPole-v1", "seed": seed, "steps": 5000, "envs": 4} for seed in (0, 1, 2)]
+    assert cells == [*cartpole, {"suite": "bsuite", "task": "catch/0", "seed": 0, "steps": 2000, "envs": 1}]
+    assert random_run_name(cells[-1]) == "bsuite/catch-0/random/seed0"

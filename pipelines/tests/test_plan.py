@@ -8,7 +8,7 @@ import yaml
 import envs
 from agent.config import make_config
 from envs.base import step_spaces
-from pipelines.plan import SUITE_SPACES, load_workflow_config, main, plan_runs
+from pipelines.plan import SUITE_SPACES, format_hours, load_workflow_config, main, plan_runs
 from pipelines.tests.workflow_helpers import REPO
 from training.train import replay_memory_estimate
 
@@ -66,6 +66,10 @@ def test_updates_and_hours_follow_the_train_ratio_and_the_measured_update_time(t
     assert main(["--configfile", write_config(tmp_path, {"grid": grid}), "--parallel", "2"]) == 0
     output = capsys.readouterr().out
     assert "Wall-clock with 2 runs at once" in output
+    # config.yaml's random_policy: one random run per (task, seed), as long as the task's longest run; env steps only.
+    random_hours = format_hours((2 * 5000 / 44000 + 3000 / 118) / 3600)
+    assert (f"Random-policy runs (random_policy: true), not in the table above: 3, 13,000 agent steps, about "
+            f"{random_hours} of env stepping") in output
     # The 25m update's memory (interpolated between 12m and 50m, 11.6 GiB) does not fit the default 4000 MB.
     assert [line for line in output.splitlines() if line.startswith("WARNING")] == [
         next(line for line in output.splitlines() if "1 crafter run (the worst: reward 25m)" in line)]

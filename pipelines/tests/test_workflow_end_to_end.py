@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -52,6 +53,34 @@ def test_results_regenerate_from_logs_without_training(tmp_path, reference_dir):
     assert "bsuite score" in paper and "dmc_proprio" in paper
 
 
+def test_random_policy_runs_play_beside_the_grid_and_show_as_their_own_method(tmp_path, reference_dir):
+    """config/test.yaml with config.yaml's random_policy on: its training runs already finished (a done.json
+    each), so only the random-policy runs play; then the tables, figures and export show method `random`."""
+    runs = tmp_path / "runs"
+    cartpole = [{"step": 30 * i, "episode/score": 10.0 + i} for i in range(1, 11)]
+    for folder in (write_run(runs / "gym/CartPole-v1/1m-ratio32/seed0", "gym", "CartPole-v1", 0, cartpole, steps=300),
+                   write_run(runs / "bsuite/catch-0/1m-ratio32/seed0", "bsuite", "catch/0", 0,
+                             catch_episodes(30, 0.2), steps=300)):
+        (folder / "done.json").write_text("{}")
+    result = snakemake("--cores", "2", "--configfile", "config/test.yaml", local_settings(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rule train:" not in result.stderr and result.stderr.count("rule random_policy:") == 2
+    for name in ("gym/CartPole-v1", "bsuite/catch-0"):
+        config = yaml.safe_load((runs / name / "random/seed0/config.yaml").read_text())
+        assert (config["method"], config["steps"]) == ("random", 300)
+    results = tmp_path / "results"
+    tasks = pd.read_csv(results / "tables" / "tasks.csv")
+    assert set(tasks[tasks.label == "random"].benchmark) == {"gym", "bsuite"}
+    paper = (results / "tables" / "paper.md").read_text()
+    assert "| random " in paper.split("## bsuite")[1].split("\n")[2]  # the header row of bsuite's table
+    curves = pd.read_csv(results / "aggregate" / "curves.csv")
+    assert set(curves.label) == {"dreamerv3-torch 1m ratio 32", "random", "dreamerv3", "human"}
+    assert (results / "figures" / "learning_curves_gym.png").exists()
+    assert {path.name for path in (results / "export").glob("*.json.gz")} == {
+        "gym-dreamerv3-torch.json.gz", "bsuite-dreamerv3-torch.json.gz", "gym-random.json.gz",
+        "bsuite-random.json.gz"}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("training") is None or training_train_missing(),
                     reason="needs the real training entry point: `python -c 'import training.train'` fails")
@@ -62,8 +91,9 @@ def test_train_aggregate_plot_report_on_test_config(tmp_path, reference_dir, mon
     assert result.returncode == 0, result.stderr[-3000:]
     for name in OUTPUTS:
         assert (tmp_path / "results" / name).exists(), name
-    done = sorted((tmp_path / "runs").glob("**/done.json"))
+    done = sorted((tmp_path / "runs").glob("*/*/*-ratio*/seed*/done.json"))
     assert len(done) == 2
+    assert len(list((tmp_path / "runs").glob("*/*/random/seed*/done.json"))) == 2  # config.yaml's random_policy
     for marker in done:  # every run of the grid shares one torch.compile cache beside the results
         provenance = json.loads((marker.parent / "provenance.json").read_text())
         assert provenance["compile_cache"] == str(tmp_path / "results" / "compile_cache")

@@ -352,7 +352,7 @@ def test_learning_beats_random_policy_on_cartpole(tmp_path):
     fast): the episodes ending after step 1500 average at least 50 more than a random policy (~23).
     Measured: seed 0 averaged 152 after step 1500, seed 1 reached 500 (the maximum); ~3.5 min on 2 cores.
     """
-    from benchmarks.learn import random_policy_score
+    from training.random_policy import random_policy_score
 
     logdir = tmp_path / "run"
     argv = [*CARTPOLE, "--steps", "2000", "--train-ratio", "128", "--logdir", str(logdir), "--seed", "0",
