@@ -29,14 +29,14 @@ def test_unchanged_figures_come_from_the_cache_and_changed_ones_are_redrawn(tmp_
     curves, aggregates, profiles = small_results(tmp_path, reference_dir)
     cache = tmp_path / "cache"
     plots.plot_all(curves, aggregates, profiles, tmp_path / "first", reps=50, workers=2, cache_dir=cache)
-    names = {"learning_curves_gym", "aggregate_curves", "scaling", "performance_profiles"}
+    names = {"learning_curves_gym", "aggregate_curves", "scaling", "data_efficiency", "performance_profiles"}
     assert {path.stem for path in (tmp_path / "first").glob("*.png")} == names
     assert {path.stem for path in (tmp_path / "first").glob("*.pdf")} == names
     drawn = capsys.readouterr().err
-    assert drawn.count("(drawn)") == 4 and "plots: 4/4 figures" in drawn
+    assert drawn.count("(drawn)") == 5 and "plots: 5/5 figures" in drawn
 
     plots.plot_all(curves, aggregates, profiles, tmp_path / "second", reps=50, workers=1, cache_dir=cache)
-    assert capsys.readouterr().err.count("(unchanged, from the cache)") == 4
+    assert capsys.readouterr().err.count("(unchanged, from the cache)") == 5
     for name in names:
         assert (tmp_path / "second" / f"{name}.png").read_bytes() == (tmp_path / "first" / f"{name}.png").read_bytes()
 
