@@ -9,8 +9,10 @@ a run will not fit its job's `mem_mb` or `runtime`.
 
 Estimates, not measurements: time = updates x seconds per update + agent steps / env speed.
 CPU seconds per update are the eager float32 medians of benchmarks/train_step.py in
-benchmarks/results/ (2 threads); sizes measured on no machine there are interpolated
-log-log in the model width. GPU figures are placeholders until a GPU session measures them.
+benchmarks/results/ (2 threads, batch 16 x 64); sizes measured on no machine there are interpolated
+log-log in the model width. Another batch shape scales them by its replayed steps (B x T), an
+assumption: small batches keep more of the per-step overhead, so their estimate is a lower bound.
+GPU figures are placeholders until a GPU session measures them.
 Acting (one policy call per env batch), start-up and checkpointing are left out.
 """
 import argparse
@@ -33,6 +35,7 @@ from training.ratio import Ratio
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICES = ("cpu", "cuda")
+MEASURED_BATCH_STEPS = 16 * 64  # B x T of the measured seconds per update (benchmarks/train_step.py)
 DEFAULT_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"  # its retries let a run span several jobs
 # Measured seconds per update on CPU, read from these files in this order: the first file with a
 # (size, observation) wins. The 2-core AMD EPYC of 2026-12-01 (1m, 12m), then the Intel Xeon (50m, 200m).
@@ -221,6 +224,9 @@ def plan_runs(config: dict, device: str) -> list[dict]:
         updates = update_count(run, steps)
         obs = observation_kind(obs_space)
         seconds_per_update, peak_mib, source = update_cost(device, run.size, obs, measured)
+        if run.batch_size * run.batch_length != MEASURED_BATCH_STEPS:
+            seconds_per_update *= run.batch_size * run.batch_length / MEASURED_BATCH_STEPS
+            source += f", scaled to batch {run.batch_size} x {run.batch_length}"
         per_step, _ = replay_memory_estimate(run, obs_space, act_space)
         replay_bytes = per_step * min(run.replay_size, steps)
         process_bytes = peak_mib * 2**20 if device == "cpu" else CUDA_HOST_PROCESS_BYTES

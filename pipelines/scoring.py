@@ -35,7 +35,9 @@ def suite_budget(suite: str) -> float:
 
 def is_short(run: Run) -> bool:
     """Our run (or our random-policy baseline) stopped before its suite's budget (see the module docstring)."""
-    return run.source != "reference" and run.budget < suite_budget(run.suite)
+    # A suite without a step budget (bsuite: an episode budget) has no short runs.
+    full = suite_budget(run.suite)
+    return run.source != "reference" and math.isfinite(full) and run.budget < full
 
 
 def steps_text(steps: float) -> str:

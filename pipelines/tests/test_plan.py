@@ -32,16 +32,19 @@ def write_config(tmp_path, content: dict) -> str:
 def test_plan_of_the_test_config_from_first_principles(capsys):
     runs = plan_runs(load_workflow_config(["config/test.yaml"]), "cpu")
     gym, bsuite = runs
-    # 300 agent steps each: fewer than train_fill (16 x 64 = 1024), so no update; catch/0 ends at 300 steps,
-    # long before its 10,000 episodes of 9 steps.
-    assert [run["steps"] for run in runs] == [300, 300] and [run["updates"] for run in runs] == [0, 0]
+    # 300 agent steps each, with config.yaml's CPU-sized updates (batch 8 x 32, train_fill 256, ratio 32): the
+    # first update at 256 steps, then one per 256 / 32 = 8 steps. catch/0 ends at 300 steps, long before its
+    # 10,000 episodes of 9 steps.
+    assert [run["steps"] for run in runs] == [300, 300] and [run["updates"] for run in runs] == [6, 6]
     # CartPole: 4 float32 + int32 action; bsuite: the suite's largest observation (deep_sea/20, 50 x 50 float32).
     assert gym["replay_bytes"] == 300 * (4 * 4 + STEP_FLAGS + 4 + FLOAT16_DETER_1M + STOCH_1M)
     assert bsuite["replay_bytes"] == 300 * (2500 * 4 + STEP_FLAGS + 4 + FLOAT16_DETER_1M + STOCH_1M)
-    assert gym["seconds"] == pytest.approx(300 / 44000) and bsuite["seconds"] == pytest.approx(300 / 34000)
+    update = cpu_seconds_per_update("1m", "vector") * (8 * 32) / (16 * 64)  # scaled by the replayed steps
+    assert gym["seconds"] == pytest.approx(6 * update + 300 / 44000)
+    assert bsuite["seconds"] == pytest.approx(6 * update + 300 / 34000)
     assert main(["--configfile", "config/test.yaml"]) == 0
     total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("total"))
-    assert total.split()[:4] == ["total", "2", "600", "0"]
+    assert total.split()[:4] == ["total", "2", "600", "12"]
 
 
 def test_updates_and_hours_follow_the_train_ratio_and_the_measured_update_time(tmp_path, capsys):
@@ -50,19 +53,23 @@ def test_updates_and_hours_follow_the_train_ratio_and_the_measured_update_time(t
             {"suite": "crafter", "seeds": [0], "sizes": ["1m", "25m"], "train_ratios": [32], "steps": 3000}]
     runs = plan_runs(load_workflow_config([write_config(tmp_path, {"grid": grid})]), "cpu")
     assert len(runs) == 4
-    # The first update once the replay holds 1024 steps, then one per 1024 / ratio agent steps.
-    gym_updates = 1 + (5000 - 1024) * 64 // 1024
-    crafter_updates = 1 + (3000 - 1024) * 32 // 1024
+    # config.yaml's batch 8 x 32: the first update once the replay holds 256 steps, then one per 256 / ratio
+    # agent steps; the measured seconds (batch 16 x 64) scaled by the replayed steps.
+    gym_updates = 1 + (5000 - 256) * 64 // 256
+    crafter_updates = 1 + (3000 - 256) * 32 // 256
     assert [run["updates"] for run in runs] == [gym_updates, gym_updates, crafter_updates, crafter_updates]
-    assert runs[0]["seconds"] == pytest.approx(gym_updates * cpu_seconds_per_update("1m", "vector") + 5000 / 44000)
-    assert runs[2]["seconds"] == pytest.approx(crafter_updates * cpu_seconds_per_update("1m", "image") + 3000 / 118)
+    scale = (8 * 32) / (16 * 64)
+    assert runs[0]["seconds"] == pytest.approx(gym_updates * cpu_seconds_per_update("1m", "vector") * scale
+                                               + 5000 / 44000)
+    assert runs[2]["seconds"] == pytest.approx(crafter_updates * cpu_seconds_per_update("1m", "image") * scale
+                                               + 3000 / 118)
     # 25m image was measured nowhere: log-log between 12m (width 256) and 50m (width 512, the Intel Xeon file).
     rows = json.loads((REPO / "benchmarks/results/cpu_large.json").read_text())["results"]
     seconds_50m = next(row["seconds_per_update"] for row in rows if (row["size"], row["obs"]) == ("50m", "image"))
     seconds_12m = cpu_seconds_per_update("12m", "image")
     expected_25m = seconds_12m * (seconds_50m / seconds_12m) ** (math.log(384 / 256) / math.log(2))
-    assert runs[3]["seconds_per_update"] == pytest.approx(expected_25m)
-    assert runs[3]["source"] == "interpolated"
+    assert runs[3]["seconds_per_update"] == pytest.approx(expected_25m * scale)
+    assert runs[3]["source"] == "interpolated, scaled to batch 8 x 32"
     assert main(["--configfile", write_config(tmp_path, {"grid": grid}), "--parallel", "2"]) == 0
     output = capsys.readouterr().out
     assert "Wall-clock with 2 runs at once" in output

@@ -56,7 +56,7 @@ def test_tables_and_figures_show_random_beside_our_runs(tmp_path, random_runs, r
     runs = pd.read_csv(out / "runs.csv", keep_default_na=False, na_values=[""], dtype={"size": str})
     assert sorted(zip(runs.suite, runs.label, runs.source)) == [
         ("bsuite", "dreamerv3-torch 1m ratio 32", "ours"), ("bsuite", "random", "baseline"),
-        ("gym", "dreamerv3-torch 1m ratio 32", "ours"), ("gym", "random", "baseline")]
+        ("gym", "dreamerv3-torch 1m ratio 32 · 3k steps", "ours"), ("gym", "random", "baseline")]
     random_gym = runs[(runs.label == "random") & (runs.suite == "gym")].iloc[0]
     assert 10 < random_gym.window < 40 and np.isnan(random_gym.train_ratio)
     bsuite = pd.read_csv(out / "bsuite.csv")
@@ -78,7 +78,7 @@ def test_tables_and_figures_show_random_beside_our_runs(tmp_path, random_runs, r
     curves["benchmark"] = [tables.benchmark_name(suite, task) for suite, task in zip(curves.suite, curves.task)]
     profiles = pd.read_csv(tmp_path / "tables" / "profiles.csv")
     jobs = {name: arguments for name, _, arguments in plots.figure_jobs(curves, aggregates, profiles, 20)}
-    assert jobs["learning_curves_gym"][2] == ["dreamerv3-torch 1m ratio 32", "random"]  # the legend's labels
+    assert jobs["learning_curves_gym"][2] == ["dreamerv3-torch 1m ratio 32 · 3k steps", "random"]  # the legend's labels
     # The scaling figure is ours only: the random bsuite score (no size) stays out of it.
     figure = plots.scaling_curves(aggregates)
     legends = [text.get_text() for axis in figure.axes if axis.get_legend() for text in axis.get_legend().get_texts()]
