@@ -101,6 +101,7 @@ def machine_info(device: str) -> dict:
     fp32, n_fp32 = matmul_gflops(device, torch.float32)
     bf16, n_bf16 = matmul_gflops(device, torch.bfloat16)
     return dict(torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(), cpu=cpu_model(),
+                load_average=os.getloadavg(),  # the other work on a shared machine, over 1, 5 and 15 min
                 device=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
                 matmul_gflops_fp32=fp32, matmul_n_fp32=n_fp32, matmul_gflops_bf16=bf16, matmul_n_bf16=n_bf16)
 
@@ -316,7 +317,9 @@ def machine_line(machine: dict) -> str:
     return (f"Machine: {device}, {machine['cpus']} CPUs, torch {machine['torch']}, threads {machine['threads']}; "
             f"matmul {machine['matmul_gflops_fp32']:,.0f} GFLOP/s fp32 "
             f"(n={machine['matmul_n_fp32']}), {machine['matmul_gflops_bf16']:,.0f} GFLOP/s bf16 "
-            f"(n={machine['matmul_n_bf16']})")
+            f"(n={machine['matmul_n_bf16']})" + (
+                "; load average at start {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*machine["load_average"])
+                if machine.get("load_average") else ""))
 
 
 PRECISIONS = ("float32", "bfloat16")

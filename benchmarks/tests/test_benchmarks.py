@@ -42,6 +42,8 @@ def test_train_step_markdown_table():
     assert lines[0] == ("Machine: Some CPU, 2 CPUs, torch 2.13.0, threads 2; matmul 100 GFLOP/s fp32 (n=2048), "
                         "400 GFLOP/s bf16 (n=4096)")
     assert lines[1] == ""
+    assert train_step.machine_line(dict(MACHINE, load_average=(5.21, 5.3, 4.8))).endswith(
+        "(n=4096); load average at start 5.2 / 5.3 / 4.8 (1 / 5 / 15 min)")
     assert "peak MiB" in lines[2] and lines[3].count("---") == lines[2].count("|") - 1
     assert lines[4] == "| 1m | vector | worktree | auto | off | 0.812 (0.800) | 1.23 | 1,261 | 812 | 820 | 2.0 |"
     assert lines[5] == "| 200m | vector | worktree | auto | off | skipped: memory | – | – | – | 25,691 | – |"
