@@ -6,7 +6,7 @@
     python benchmarks/train_step.py --sizes 1m 12m 50m 200m --json out/cpu.json --markdown out/cpu.md
     python benchmarks/train_step.py --device cuda --sizes 12m 200m --json benchmarks/out/cuda.json
     python benchmarks/train_step.py --sizes 1m --obs vector --repeats 1 --warmup 1 --threads 1  # a quick check
-    python benchmarks/train_step.py --sizes 1m 12m --precision float32 bfloat16 --threads 2 \
+    python benchmarks/train_step.py --sizes 1m 12m --precision float32 --threads 1 --repeats 3 --warmup 1 \
         --official ~/dreamerv3 --official-python ~/dreamerv3-venv/bin/python  # the official JAX update alongside
 
 Prints one row per set-up and variant: median seconds per update, updates/s, replayed
@@ -27,7 +27,9 @@ precision (benchmarks/official_train_step.py, auto = its default bfloat16): the 
 spaces and threads, taking its turn update by update with ours. XLA's CPU client can only be held
 to N threads by pinning, so with --threads N below the usable CPUs every worker, ours too, is pinned
 to the same N CPUs. A second table then gives, per set-up, the medians of both codes in float32 and
-bfloat16 and the ratios official / ours.
+bfloat16 and the ratios official / ours. On a machine busy with other work, use --threads 1: with as
+many threads as cores, ours' OpenMP threads wait for each other whenever one is descheduled (1m vector
+18-32 s/update instead of 3-4 s with one thread, on a 2-core machine at load 6), XLA's much less so.
 
 Memory: each set-up's peak is estimated before it starts (memory_estimate_mib; the worktree's
 networks, also for --against revisions). A set-up whose estimate times its number of workers
