@@ -30,8 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
-
 
 def make_spaces(obs: str):
     """The spaces of our benchmark (agent/tests/conftest.py make_spaces, discrete actions) as official Spaces."""
