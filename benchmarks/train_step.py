@@ -6,6 +6,8 @@
     python benchmarks/train_step.py --sizes 1m 12m 50m 200m --json out/cpu.json --markdown out/cpu.md
     python benchmarks/train_step.py --device cuda --sizes 12m 200m --json benchmarks/out/cuda.json
     python benchmarks/train_step.py --sizes 1m --obs vector --repeats 1 --warmup 1 --threads 1  # a quick check
+    python benchmarks/train_step.py --sizes 1m 12m --precision float32 --threads 1 --repeats 3 --warmup 1 \
+        --official ~/dreamerv3 --official-python ~/dreamerv3-venv/bin/python  # the official JAX update alongside
 
 Prints one row per set-up and variant: median seconds per update, updates/s, replayed
 steps/s (B*T per update), peak memory in MiB (max RSS of the worker on CPU,
@@ -18,6 +20,16 @@ The machines are noisy, so the variants of one set-up (code version from --again
 precision, compile) each run in their own worker process and take turns update by update;
 the medians are then comparable; the minimum is printed too, as the least disturbed update.
 --against REV takes the `agent` package of a git revision (git archive), so before/after needs no stash.
+
+--official DIR (a danijar/dreamerv3 checkout, e3f0224) with --official-python (the python of its JAX
+venv, default $DREAMERV3_OFFICIAL_PYTHON) adds the official JAX update as one more worker per
+precision (benchmarks/official_train_step.py, auto = its default bfloat16): the same batch shape,
+spaces and threads, taking its turn update by update with ours. XLA's CPU client can only be held
+to N threads by pinning, so with --threads N below the usable CPUs every worker, ours too, is pinned
+to the same N CPUs. A second table then gives, per set-up, the medians of both codes in float32 and
+bfloat16 and the ratios official / ours. On a machine busy with other work, use --threads 1: with as
+many threads as cores, ours' OpenMP threads wait for each other whenever one is descheduled (1m vector
+18-32 s/update instead of 3-4 s with one thread, on a 2-core machine at load 6), XLA's much less so.
 
 Memory: each set-up's peak is estimated before it starts (memory_estimate_mib; the worktree's
 networks, also for --against revisions). A set-up whose estimate times its number of workers
@@ -91,6 +103,7 @@ def machine_info(device: str) -> dict:
     fp32, n_fp32 = matmul_gflops(device, torch.float32)
     bf16, n_bf16 = matmul_gflops(device, torch.bfloat16)
     return dict(torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(), cpu=cpu_model(),
+                load_average=os.getloadavg(),  # the other work on a shared machine, over 1, 5 and 15 min
                 device=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
                 matmul_gflops_fp32=fp32, matmul_n_fp32=n_fp32, matmul_gflops_bf16=bf16, matmul_n_bf16=n_bf16)
 
@@ -142,6 +155,63 @@ def memory_check(estimate_mib: float, workers: int, available: int) -> str | Non
             f"of the {available / 2**20:,.0f} MiB available")
 
 
+def pinned_cpus(threads: int | None) -> list[int] | None:
+    """The CPUs all workers share when the official update runs with fewer threads than usable CPUs.
+    XLA's CPU client can only be limited by pinning; ours is pinned to the same CPUs, so that each
+    worker meets the same other load in its turn (an unpinned one could move to a quieter core)."""
+    usable = sorted(os.sched_getaffinity(0))
+    return usable[:threads] if threads and threads < len(usable) else None
+
+
+def official_info(checkout: pathlib.Path | None, python: str | None) -> dict:
+    """The official checkout, its commit, its venv's python and JAX version; ValueError saying what is wrong."""
+    if not checkout or not (pathlib.Path(checkout) / "dreamerv3" / "agent.py").exists():
+        raise ValueError(f"--official must name a danijar/dreamerv3 checkout (no dreamerv3/agent.py in {checkout})")
+    if not python or not pathlib.Path(python).exists():
+        raise ValueError("--official-python (or $DREAMERV3_OFFICIAL_PYTHON) must name the python of the official "
+                         f"code's JAX venv (README: Paired runs against the official code); got {python}")
+    check = subprocess.run([python, "-c", "import jax, elements, ninjax; print(jax.__version__)"],
+                           capture_output=True, text=True, cwd=checkout)
+    if check.returncode:
+        last = (check.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ValueError(f"{python} cannot import the official code's packages (jax, elements, ninjax): {last}")
+    commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return dict(checkout=str(checkout), python=str(python), commit=commit or "unknown", jax=check.stdout.strip())
+
+
+class OfficialWorker:
+    """The official JAX update in its own venv (benchmarks/official_train_step.py), spoken to like our
+    workers' pipe: send(True) runs one update, send(False) asks for the peak memory; recv() the answer."""
+
+    def __init__(self, python: str, official: pathlib.Path, setup: dict, log: pathlib.Path):
+        command = [python, str(pathlib.Path(__file__).with_name("official_train_step.py")), "--official",
+                   str(official), "--size", setup["size"], "--obs", setup["obs"], "--precision", setup["precision"],
+                   "--batch", str(setup["batch"]), "--length", str(setup["length"]), "--warmup", str(setup["warmup"])]
+        if setup.get("cpus"):
+            command += ["--cpus", *map(str, setup["cpus"])]
+        assert setup["act"] == "discrete" and setup["device"] == "cpu", "the official worker runs discrete, on CPU"
+        self.log = log
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=log.open("w"), text=True, bufsize=1)
+
+    def send(self, update: bool):
+        self.process.stdin.write("1\n" if update else "0\n")
+
+    def recv(self):
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            tail = "\n".join(self.log.read_text().splitlines()[-15:])
+            raise RuntimeError(f"the official worker exited ({self.process.returncode}); its log {self.log} ends:\n"
+                               f"{tail}")
+        return json.loads(line)
+
+    def join(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
 def worker(root, setup, conn):
     """One variant in its own process: build the agent from the code under root, then one update per request."""
     sys.path.insert(0, str(root))
@@ -155,6 +225,8 @@ def worker(root, setup, conn):
         pass
     else:
         keep_freed_memory()
+    if setup.get("cpus"):
+        os.sched_setaffinity(0, setup["cpus"])
     if setup["threads"]:
         torch.set_num_threads(setup["threads"])
     torch.manual_seed(0)
@@ -175,7 +247,7 @@ def worker(root, setup, conn):
         agent.train(data)
     sync(device)
     dtype = getattr(agent, "autocast_dtype", None) or torch.float32  # what "auto" resolved to
-    conn.send((time.perf_counter() - start, str(dtype).removeprefix("torch.")))
+    conn.send(dict(warmup_seconds=time.perf_counter() - start, precision=str(dtype).removeprefix("torch.")))
     while conn.recv():
         start = time.perf_counter()
         agent.train(data)
@@ -195,19 +267,27 @@ def code_root(rev: str | None, tmp: str) -> pathlib.Path:
     return target
 
 
-def bench(setup: dict, variants: list[dict], roots: dict, repeats: int) -> list[dict]:
-    """Start one worker per variant, warm all up, then alternate single updates between them."""
+def bench(setup: dict, variants: list[dict], roots: dict, repeats: int, official: dict | None = None,
+          logs: pathlib.Path | None = None) -> list[dict]:
+    """Start one worker per variant, warm all up, then alternate single updates between them.
+    official: dict(checkout=..., python=...) for the variants with code "official"; logs: their stderr folder."""
     context = multiprocessing.get_context("spawn")
     # No OMP_WAIT_POLICY=PASSIVE here: it doubles the 1m update time (OpenMP threads sleep between
     # the many small ops) and training does not set it. An idle worker waits in recv(), where its
     # OpenMP threads spin only briefly before they sleep.
     workers = []
     for variant in variants:
+        if variant["code"] == "official":
+            log = logs / f"official_{setup['size']}_{setup['obs']}_{variant['precision']}.log"
+            process = OfficialWorker(official["python"], official["checkout"], {**setup, **variant}, log)
+            workers.append((process, process))
+            continue
         parent, child = context.Pipe()
         process = context.Process(target=worker, args=(roots[variant["code"]], {**setup, **variant}, child))
         process.start()
         workers.append((parent, process))
-    warmups, dtypes = zip(*[parent.recv() for parent, _ in workers])
+    starts = [parent.recv() for parent, _ in workers]
+    warmups, dtypes = [start["warmup_seconds"] for start in starts], [start["precision"] for start in starts]
     times = [[] for _ in workers]
     for _ in range(repeats):
         for (parent, _), own in zip(workers, times):
@@ -239,7 +319,55 @@ def machine_line(machine: dict) -> str:
     return (f"Machine: {device}, {machine['cpus']} CPUs, torch {machine['torch']}, threads {machine['threads']}; "
             f"matmul {machine['matmul_gflops_fp32']:,.0f} GFLOP/s fp32 "
             f"(n={machine['matmul_n_fp32']}), {machine['matmul_gflops_bf16']:,.0f} GFLOP/s bf16 "
-            f"(n={machine['matmul_n_bf16']})")
+            f"(n={machine['matmul_n_bf16']})" + (
+                "; load average at start {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min)".format(*machine["load_average"])
+                if machine.get("load_average") else ""))
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def vs_official(rows: list[dict]) -> dict:
+    """Per set-up ("1m vector"): the median s/update of the official code and ours (the worktree) in each
+    precision, and the ratios official / ours per precision and of the best of each."""
+    table = {}
+    for row in rows:
+        if row.get("skipped") or row["code"] not in ("official", "worktree"):
+            continue
+        name = "official" if row["code"] == "official" else "ours"
+        if name == "ours" and row["compile"] != "off":
+            name += f" compile={row['compile']}"
+        table.setdefault(f"{row['size']} {row['obs']}", {})[f"{name}, {row['precision']}"] = row["seconds_per_update"]
+    for column in table.values():
+        medians = dict(column)
+        for precision in PRECISIONS:
+            official, ours = medians.get(f"official, {precision}"), medians.get(f"ours, {precision}")
+            if official and ours:
+                column[f"official / ours, {precision}"] = official / ours
+        official = [seconds for name, seconds in medians.items() if name.startswith("official")]
+        ours = [seconds for name, seconds in medians.items() if name.startswith("ours")]
+        if official and ours:
+            column["official (best) / ours (best)"] = min(official) / min(ours)
+    return table
+
+
+def vs_official_markdown(machine: dict, official: dict, rows: list[dict]) -> str:
+    """Set-ups as columns; the medians of both codes, then the ratios, as rows."""
+    table = vs_official(rows)
+    names = list(dict.fromkeys(name for column in table.values() for name in column))
+    names.sort(key=lambda name: (" / " in name, "(best)" in name, not name.startswith("official"),
+                                 name.endswith("bfloat16")))
+    cells = []
+    for name in names:
+        ratio = " / " in name
+        values = [table[column].get(name) for column in table]
+        label = name if ratio else f"{name} (s/update)"
+        cells.append([label, *("–" if value is None else f"{value:.2f}x" if ratio else f"{value:#.3g}"
+                               for value in values)])
+    shape = next(f"B={row['batch']}, T={row['length']}+1" for row in rows)
+    header = (f"Official: danijar/dreamerv3 at {official['commit']}, JAX {official['jax']} on CPU, in its own venv. "
+              f"Median s/update, {shape}, H=15; each worker takes its turn update by update.")
+    return machine_line(machine) + "\n" + header + "\n\n" + markdown_table(["", *table], cells)
 
 
 def results_markdown(machine: dict, rows: list[dict]) -> str:
@@ -259,18 +387,18 @@ def results_markdown(machine: dict, rows: list[dict]) -> str:
 
 
 def write_results(table: str, machine: dict, rows: list[dict], markdown: pathlib.Path | None,
-                  json_path: pathlib.Path | None):
-    """Print the Markdown table; also write it and the JSON of machine and rows where asked."""
+                  json_path: pathlib.Path | None, **extra):
+    """Print the Markdown table; also write it and the JSON of machine, rows and `extra` where asked."""
     print("\n" + table, end="")
     if markdown:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(dict(machine=machine, results=rows), indent=1))
+        json_path.write_text(json.dumps(dict(machine=machine, **extra, results=rows), indent=1))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1m", "12m"])
     parser.add_argument("--obs", nargs="+", default=["vector", "image"], choices=["vector", "image"])
@@ -288,7 +416,19 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
     parser.add_argument("--markdown", type=pathlib.Path, help="also write the Markdown table here")
-    args = parser.parse_args()
+    parser.add_argument("--official", type=pathlib.Path, help="also time the official JAX update of this "
+                        "danijar/dreamerv3 checkout (e3f0224)")
+    parser.add_argument("--official-python", default=os.environ.get("DREAMERV3_OFFICIAL_PYTHON"),
+                        help="python of the official code's JAX venv (default $DREAMERV3_OFFICIAL_PYTHON)")
+    args = parser.parse_args(argv)
+    official = None
+    if args.official:
+        if args.device != "cpu" or args.act != "discrete":
+            parser.error("--official times the official update on CPU with discrete actions")
+        try:
+            official = official_info(args.official, args.official_python)
+        except ValueError as error:
+            parser.error(str(error))
     if args.threads:
         torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))  # the memory estimate imports the worktree's agent package
@@ -298,20 +438,26 @@ def main():
     codes = [*args.against, "worktree"]
     variants = [dict(code=code, precision=precision, compile=compile_) for code, precision, compile_ in
                 itertools.product(codes, args.precision, args.compile)]
+    if official:  # one XLA program per precision; auto is the official default, bfloat16
+        precisions = dict.fromkeys("bfloat16" if precision == "auto" else precision for precision in args.precision)
+        variants += [dict(code="official", precision=precision, compile="xla") for precision in precisions]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         roots = {code: code_root(None if code == "worktree" else code, tmp) for code in codes}
         for size, obs in itertools.product(args.sizes, args.obs):
             setup = dict(size=size, obs=obs, act=args.act, device=args.device, batch=args.batch, length=args.length,
                          threads=args.threads, warmup=args.warmup)
-            estimate = memory_estimate_mib(setup)
+            if official and pinned_cpus(args.threads):
+                setup["cpus"] = pinned_cpus(args.threads)
+            estimate = memory_estimate_mib(setup)  # an official worker is counted as one of ours (1m vector:
+            # 846 MiB peak, ours 786)
             reason = memory_check(estimate, len(variants), available_bytes(args.device))
             if reason:
                 print(f"{size:>5} {obs:>6} skipped: {reason}", flush=True)
                 rows += [dict(**setup, **variant, memory_estimate_mib=estimate, skipped=reason)
                          for variant in variants]
                 continue
-            for row in bench(setup, variants, roots, args.repeats):
+            for row in bench(setup, variants, roots, args.repeats, official, pathlib.Path(tmp)):
                 row["memory_estimate_mib"] = estimate
                 rows.append(row)
                 print(f"{size:>5} {obs:>6} {row['code']:>10} {row['precision']:>9} compile={row['compile']:<6} "
@@ -319,7 +465,12 @@ def main():
                       f"{row['updates_per_second']:7.2f} updates/s "
                       f"{row['replayed_steps_per_second']:9.0f} steps/s  peak {row['peak_memory_mib']:7.0f} MiB "
                       f"(estimate {estimate:.0f} MiB, warm-up {row['warmup_seconds']:.1f} s)", flush=True)
-    write_results(results_markdown(machine, rows), machine, rows, args.markdown, args.json)
+    table = results_markdown(machine, rows)
+    if not official:
+        write_results(table, machine, rows, args.markdown, args.json)
+        return
+    table = vs_official_markdown(machine, official, rows) + "\n" + table.split("\n", 2)[2]
+    write_results(table, machine, rows, args.markdown, args.json, official=official, vs_official=vs_official(rows))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The benchmark scripts' own logic: memory estimate and skip, Markdown tables, the train-loop window."""
+"""The benchmark scripts' own logic: memory estimate and skip, Markdown tables, the train-loop window, the
+table against the official code and its worker."""
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from benchmarks import train_loop, train_step
@@ -37,6 +42,8 @@ def test_train_step_markdown_table():
     assert lines[0] == ("Machine: Some CPU, 2 CPUs, torch 2.13.0, threads 2; matmul 100 GFLOP/s fp32 (n=2048), "
                         "400 GFLOP/s bf16 (n=4096)")
     assert lines[1] == ""
+    assert train_step.machine_line(dict(MACHINE, load_average=(5.21, 5.3, 4.8))).endswith(
+        "(n=4096); load average at start 5.2 / 5.3 / 4.8 (1 / 5 / 15 min)")
     assert "peak MiB" in lines[2] and lines[3].count("---") == lines[2].count("|") - 1
     assert lines[4] == "| 1m | vector | worktree | auto | off | 0.812 (0.800) | 1.23 | 1,261 | 812 | 820 | 2.0 |"
     assert lines[5] == "| 200m | vector | worktree | auto | off | skipped: memory | – | – | – | 25,691 | – |"
@@ -63,3 +70,107 @@ def test_train_loop_reports_a_missing_engine_as_skipped():
     assert train_loop.failure(3, log) == ("skipped", "error: dmlab cannot run here: deepmind_lab is not installed. "
                                                      "Build it.")
     assert train_loop.failure(2, "error: Unknown gym task\n") == ("failed", "error: Unknown gym task")
+
+
+def timed(code, precision, seconds, size="1m", obs="vector", compile_="off"):
+    return dict(size=size, obs=obs, code=code, precision=precision, compile=compile_, batch=16, length=64,
+                seconds_per_update=seconds)
+
+
+def test_vs_official_gives_medians_and_ratios_per_set_up():
+    rows = [timed("official", "float32", 0.8, compile_="xla"), timed("official", "bfloat16", 1.2, compile_="xla"),
+            timed("worktree", "float32", 0.4), timed("worktree", "bfloat16", 0.6),
+            timed("HEAD", "float32", 0.1),  # an --against revision: not ours in this table
+            timed("official", "float32", 6.0, obs="image", compile_="xla"),
+            timed("worktree", "float32", 2.0, obs="image"),
+            dict(timed("official", "float32", 0.0, size="12m", compile_="xla"), skipped="memory")]
+    table = train_step.vs_official(rows)
+    assert list(table) == ["1m vector", "1m image"]
+    vector = table["1m vector"]
+    assert vector["ours, float32"] == 0.4 and vector["official, bfloat16"] == 1.2
+    assert vector["official / ours, float32"] == pytest.approx(2.0)
+    assert vector["official / ours, bfloat16"] == pytest.approx(2.0)
+    assert vector["official (best) / ours (best)"] == pytest.approx(0.8 / 0.4)
+    assert "official / ours, bfloat16" not in table["1m image"]
+    assert table["1m image"]["official (best) / ours (best)"] == pytest.approx(3.0)
+    # A compile mode of ours is its own row and counts for the best, not for the per-precision ratio.
+    table = train_step.vs_official([*rows[:2], timed("worktree", "float32", 0.5), timed("worktree", "float32", 0.2,
+                                                                                         compile_="update")])
+    assert table["1m vector"]["ours compile=update, float32"] == 0.2
+    assert table["1m vector"]["official / ours, float32"] == pytest.approx(1.6)
+    assert table["1m vector"]["official (best) / ours (best)"] == pytest.approx(4.0)
+
+
+def test_vs_official_markdown_has_set_ups_as_columns():
+    rows = [timed("worktree", "float32", 0.4), timed("official", "float32", 0.8, compile_="xla"),
+            timed("worktree", "bfloat16", 0.6), timed("official", "bfloat16", 1.2, compile_="xla"),
+            timed("worktree", "float32", 2.0, obs="image"), timed("official", "float32", 6.39, obs="image",
+                                                                 compile_="xla")]
+    official = dict(commit="e3f0224", jax="0.4.33")
+    lines = train_step.vs_official_markdown(MACHINE, official, rows).splitlines()
+    assert lines[0].startswith("Machine: Some CPU, 2 CPUs")
+    assert lines[1].startswith("Official: danijar/dreamerv3 at e3f0224, JAX 0.4.33 on CPU")
+    assert "B=16, T=64+1" in lines[1]
+    assert lines[3] == "|  | 1m vector | 1m image |"
+    assert lines[5:] == ["| official, float32 (s/update) | 0.800 | 6.39 |",
+                         "| official, bfloat16 (s/update) | 1.20 | – |",
+                         "| ours, float32 (s/update) | 0.400 | 2.00 |",
+                         "| ours, bfloat16 (s/update) | 0.600 | – |",
+                         "| official / ours, float32 | 2.00x | 3.19x |",
+                         "| official / ours, bfloat16 | 2.00x | – |",
+                         "| official (best) / ours (best) | 2.00x | 3.19x |"]
+
+
+def test_official_checkout_and_python_are_checked_first(tmp_path, capsys):
+    with pytest.raises(ValueError, match="danijar/dreamerv3 checkout"):
+        train_step.official_info(tmp_path, sys.executable)
+    checkout = tmp_path / "dreamerv3"
+    (checkout / "dreamerv3").mkdir(parents=True)
+    (checkout / "dreamerv3" / "agent.py").write_text("")
+    with pytest.raises(ValueError, match="must name the python of the official code's JAX venv"):
+        train_step.official_info(checkout, str(tmp_path / "no-python"))
+    # Our own venv's python has no JAX.
+    with pytest.raises(ValueError, match=r"cannot import the official code's packages .*No module named 'jax'"):
+        train_step.official_info(checkout, sys.executable)
+    # The command line says so before it measures anything.
+    with pytest.raises(SystemExit) as exit_info:
+        train_step.main(["--official", str(tmp_path / "nothing"), "--official-python", sys.executable])
+    assert exit_info.value.code == 2 and "danijar/dreamerv3 checkout" in capsys.readouterr().err
+
+
+def test_a_failing_official_worker_says_why(tmp_path):
+    # The worker stops at its arguments, before it imports anything of the official code.
+    setup = dict(size="1m", obs="vector", act="discrete", device="cpu", batch=2, length=8, warmup=1,
+                 precision="float16")
+    worker = train_step.OfficialWorker(sys.executable, tmp_path, setup, tmp_path / "official.log")
+    with pytest.raises(RuntimeError, match=r"(?s)the official worker exited \(2\).*invalid choice: 'float16'"):
+        worker.recv()
+
+
+def test_all_workers_share_the_pinned_cpus_only_below_the_usable_count():
+    usable = sorted(os.sched_getaffinity(0))
+    assert train_step.pinned_cpus(None) is None
+    assert train_step.pinned_cpus(len(usable)) is None
+    if len(usable) > 1:
+        assert train_step.pinned_cpus(1) == usable[:1]
+
+
+OFFICIAL = os.environ.get("DREAMERV3_OFFICIAL")
+OFFICIAL_PYTHON = os.environ.get("DREAMERV3_OFFICIAL_PYTHON")
+
+
+@pytest.mark.official
+@pytest.mark.skipif(not (OFFICIAL and OFFICIAL_PYTHON and Path(OFFICIAL_PYTHON).exists()),
+                    reason="needs $DREAMERV3_OFFICIAL and $DREAMERV3_OFFICIAL_PYTHON (the official code's JAX venv)")
+def test_official_worker_takes_turns_with_ours(tmp_path):
+    official = train_step.official_info(Path(OFFICIAL), OFFICIAL_PYTHON)
+    setup = dict(size="1m", obs="vector", act="discrete", device="cpu", batch=2, length=8, threads=1, warmup=1,
+                 cpus=train_step.pinned_cpus(1))
+    variants = [dict(code="worktree", precision="float32", compile="off"),
+                dict(code="official", precision="float32", compile="xla")]
+    rows = train_step.bench(setup, variants, {"worktree": train_step.ROOT}, repeats=2, official=official,
+                            logs=tmp_path)
+    assert [(row["code"], row["precision"], len(row["times"])) for row in rows] == [
+        ("worktree", "float32", 2), ("official", "float32", 2)]
+    assert all(row["seconds_per_update"] > 0 and row["peak_memory_mib"] > 100 for row in rows)
+    assert "Optimizer opt has" in (tmp_path / "official_1m_vector_float32.log").read_text()  # the official agent
