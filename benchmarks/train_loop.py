@@ -12,7 +12,9 @@ training.train config key). Metrics are written every --log-every seconds; check
 end. The rates are read from the run's metrics.jsonl over a window that starts at the first line
 written after the first update, so replay prefill and warm-up stay out: env steps/s (agent steps
 x the suite's action repeat), agent (policy) steps/s, updates/s, replayed steps/s, and the
-measured train ratio (replayed steps per agent step) next to the configured one. Peak memory is
+measured train ratio (replayed steps per agent step) next to the configured one, and where the
+window's wall time went: each phase's share (update, policy, env, replay sample / write, logging,
+checkpoint, other; training/phases.py), from the lines' time/ fractions. Peak memory is
 the run's own usage/max_rss_gb (and usage/cuda_max_gb on CUDA), in MiB. --max-seconds stops a run
 early (SIGTERM: it checkpoints and exits) and measures what it wrote until then.
 
@@ -36,28 +38,52 @@ import yaml
 
 import envs
 from benchmarks.train_step import machine_info, machine_line, markdown_table, write_results
+from training.phases import PHASES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MISSING_ENGINE = 3  # training.train's exit status when the suite's engine is not installed
 
 
-def window_rates(lines: list[dict], repeat: int, replayed_per_update: int) -> dict | None:
-    """Rates over the metrics lines from the first one written after an update to the last;
-    None if that leaves no interval. `step` in the lines is agent steps x repeat."""
+def window_intervals(lines: list[dict], repeat: int) -> tuple[int, list[tuple[float, dict]]] | None:
+    """(index of the window's first line, [(seconds, line)] for each later line); the window starts at the
+    first line written after an update. None if that leaves no interval. `step` in the lines is agent
+    steps x repeat."""
     start = next((i for i, line in enumerate(lines) if line.get("train/updates", 0) > 0), None)
     if start is None or start + 1 >= len(lines):
         return None
-    first, last = lines[start], lines[-1]
     # Each line's fps/agent_steps covers the interval since the line before it, so it gives that
     # interval's length; the lines carry no clock time of their own.
-    seconds = sum((line["step"] - before["step"]) / repeat / line["fps/agent_steps"]
-                  for before, line in zip(lines[start:], lines[start + 1:]) if line["step"] > before["step"])
+    return start, [((line["step"] - before["step"]) / repeat / line["fps/agent_steps"], line)
+                   for before, line in zip(lines[start:], lines[start + 1:]) if line["step"] > before["step"]]
+
+
+def window_rates(lines: list[dict], repeat: int, replayed_per_update: int) -> dict | None:
+    """Rates over the metrics lines from the first one written after an update to the last;
+    None if that leaves no interval."""
+    window = window_intervals(lines, repeat)
+    if window is None:
+        return None
+    start, intervals = window
+    first, last = lines[start], lines[-1]
+    seconds = sum(seconds for seconds, _ in intervals)
     agent_steps = (last["step"] - first["step"]) / repeat
     updates = last["train/updates"] - first["train/updates"]
     return dict(window_seconds=seconds, window_agent_steps=agent_steps, window_updates=updates,
                 env_steps_per_second=agent_steps * repeat / seconds, agent_steps_per_second=agent_steps / seconds,
                 updates_per_second=updates / seconds, replayed_steps_per_second=updates * replayed_per_update / seconds,
                 train_ratio_measured=updates * replayed_per_update / agent_steps)
+
+
+def window_phases(lines: list[dict], repeat: int) -> dict | None:
+    """Each phase's share of the window's wall time (training/phases.py), its lines' time/ fractions
+    weighted by their intervals' lengths, plus `other`: what no phase covers. None without a window
+    or without time/ fractions in the lines (runs before they were logged)."""
+    window = window_intervals(lines, repeat)
+    if window is None or not all(f"time/{name}" in line for _, line in window[1] for name in PHASES):
+        return None
+    seconds = sum(seconds for seconds, _ in window[1])
+    shares = {name: sum(s * line[f"time/{name}"] for s, line in window[1]) / seconds for name in PHASES}
+    return {**shares, "other": max(1 - sum(shares.values()), 0.0)}
 
 
 def failure(code: int, log: str) -> tuple[str, str]:
@@ -117,6 +143,7 @@ def run_one(suite: str, task: str, args, tmp: str) -> dict:
                                               "or lower --log-every")
     else:
         row.update(rates)
+        row["time_fractions"] = window_phases(lines, row["repeat"])
     return row
 
 
@@ -136,7 +163,16 @@ def results_markdown(machine: dict, rows: list[dict]) -> str:
                       f"{row['updates_per_second']:.2f}", f"{row['replayed_steps_per_second']:,.0f}",
                       f"{row['train_ratio_measured']:.0f} ({row['train_ratio_setting']:g})", peak,
                       f"{row['window_seconds']:.0f}"])
-    return machine_line(machine) + "\n\n" + markdown_table(columns, cells)
+    text = machine_line(machine) + "\n\n" + markdown_table(columns, cells)
+    profiled = [row for row in rows if row.get("time_fractions")]
+    if profiled:
+        names = [*PHASES, "other"]
+        text += ("\n\nWhere the wall time goes (% of the window; training/phases.py; on CUDA `update` is the "
+                 "host's wait for the update):\n\n" + markdown_table(
+                     ["suite", "task", *[name.replace("_", " ") for name in names]],
+                     [[row["suite"], row["task"], *[f"{100 * row['time_fractions'][name]:.1f}" for name in names]]
+                      for row in profiled]))
+    return text
 
 
 def parse_run(text: str) -> tuple[str, str]:
@@ -178,6 +214,9 @@ def main():
                       f"train ratio {row['train_ratio_measured']:.1f} (set {row['train_ratio_setting']:g}), "
                       f"peak {row['peak_rss_mib']:.0f} MiB, window {row['window_seconds']:.1f} s "
                       f"of {row['wall_seconds']:.1f} s", flush=True)
+                if row.get("time_fractions"):
+                    print("  time: " + ", ".join(f"{name} {100 * share:.1f}%"
+                                                 for name, share in row["time_fractions"].items()), flush=True)
             else:
                 print(f"{suite}:{task} {row['status']}: {row['reason']}", flush=True)
     write_results(results_markdown(machine, rows), machine, rows, args.markdown, args.json)

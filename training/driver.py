@@ -14,12 +14,16 @@ an episode {'episode/score', 'episode/length', 'log/...'} reports their values a
 """
 import numpy as np
 
+from training.phases import Phases
+
 
 class Driver:
-    def __init__(self, env, agent):
-        """env: a BatchEnv (envs/parallel.py); agent: anything with init_policy and policy."""
+    def __init__(self, env, agent, phases: Phases | None = None):
+        """env: a BatchEnv (envs/parallel.py); agent: anything with init_policy and policy; phases: where the
+        env and policy time is counted (training/phases.py; the training loop's, else the driver's own)."""
         self.env = env
         self.agent = agent
+        self.phases = phases if phases is not None else Phases()
         self.size = len(env)
         self.carry = agent.init_policy(self.size)
         self.act_space = {key: space for key, space in env.act_space.items() if key != "reset"}
@@ -41,10 +45,12 @@ class Driver:
 
     def step(self):
         """Step every env once, then call the callbacks env by env."""
-        obs = self.env.step(self.actions)
+        with self.phases("env"):
+            obs = self.env.step(self.actions)
         logs = {key: value for key, value in obs.items() if key.startswith("log/")}
         obs = {key: value for key, value in obs.items() if not key.startswith("log/")}
-        self.carry, actions, extras = self.agent.policy(self.carry, obs)
+        with self.phases("policy"):
+            self.carry, actions, extras = self.agent.policy(self.carry, obs)
         is_last = obs["is_last"].astype(bool)  # (N,)
         for value in actions.values():
             value[is_last] = 0

@@ -40,6 +40,7 @@ from training.checkpoint import Checkpoint, warn
 from training.driver import Driver
 from training.host import keep_freed_memory
 from training.logger import Logger
+from training.phases import Phases
 from training.provenance import collect as collect_provenance
 from training.ratio import Ratio
 from training.replay import Replay
@@ -256,19 +257,28 @@ class Learner:
     latents) are fetched one update late, after the next batch is sampled (as in the official loop), so
     sampling never waits for the GPU; at fixed points only (never on a clock), so a seed gives one run."""
 
-    def __init__(self, agent, replay: Replay, ratio: Ratio, logger: Logger, counters: Counters, config):
+    def __init__(self, agent, replay: Replay, ratio: Ratio, logger: Logger, counters: Counters, config,
+                 phases: Phases):
         self.agent, self.replay, self.ratio, self.logger, self.counters = agent, replay, ratio, logger, counters
+        self.phases = phases
         self.fill, self.batch_size = config.train_fill, config.batch_size
         self.pending = None  # (stepid (B, T), outputs) of the update whose outputs are not fetched yet
 
     def __call__(self, transition: dict, index: int):
-        self.replay.add(transition, stream=index)
+        with self.phases("replay_write"):
+            self.replay.add(transition, stream=index)
         if len(self.replay) < self.fill:
             return
         for _ in range(self.ratio(self.counters.step)):
-            batch = self.replay.sample(self.batch_size)  # on a GPU: while the last update still runs
-            stepid = batch.pop("stepid")  # (B, T+1)
-            outputs = self.agent.start_train(batch)
+            with self.phases("replay_sample"):
+                batch = self.replay.sample(self.batch_size)  # on a GPU: while the last update still runs
+                stepid = batch.pop("stepid")  # (B, T+1)
+            # On CPU start_train computes the whole update. On CUDA it returns once the kernels are queued and
+            # fetch (one update late, after the next batch is sampled) waits for what is left: `time/update` is
+            # then the time the host waits on updates, not the GPU's compute time; the overlapped part shows
+            # under replay_sample, and the policy's copies to the host wait behind queued update kernels too.
+            with self.phases("update"):
+                outputs = self.agent.start_train(batch)
             self.finish_update()
             self.pending = (stepid[:, 1:], outputs)
             self.counters.updates += 1
@@ -277,18 +287,23 @@ class Learner:
         """Write the last update's latents back and log its metrics."""
         if self.pending is not None:
             stepid, outputs = self.pending
-            metrics, latents = outputs.fetch()
-            self.replay.update_latents(stepid, latents)
-            self.logger.add(metrics)
+            with self.phases("update"):
+                metrics, latents = outputs.fetch()
+            with self.phases("replay_write"):
+                self.replay.update_latents(stepid, latents)
+            with self.phases("logging"):
+                self.logger.add(metrics)
             self.pending = None
 
 
 class MetricsWriter:
     """One metrics.jsonl line per call: replay statistics, the train ratio measured since the last line
-    (to compare with the configured one) and memory use."""
+    (to compare with the configured one), memory use and each phase's share of the wall time since the
+    last line (`time/...`, training/phases.py)."""
 
-    def __init__(self, logger: Logger, replay: Replay, counters: Counters, config, device: str):
+    def __init__(self, logger: Logger, replay: Replay, counters: Counters, config, device: str, phases: Phases):
         self.logger, self.replay, self.counters, self.device = logger, replay, counters, device
+        self.phases = phases
         self.ratio_setting = config.train_ratio
         self.replayed_per_update = config.batch_size * config.batch_length
         self.last_step, self.last_updates = counters.step, counters.updates
@@ -300,7 +315,8 @@ class MetricsWriter:
         if self.device.startswith("cuda"):
             usage["usage/cuda_max_gb"] = torch.cuda.max_memory_allocated(self.device) / 1e9
         self.logger.write(step, {**self.replay.stats(), "train/updates": updates, "train/ratio": measured,
-                                 "train/ratio_setting": self.ratio_setting, **usage})  # fmt: skip
+                                 "train/ratio_setting": self.ratio_setting, **usage,
+                                 **self.phases.fractions()})  # fmt: skip
         self.last_step, self.last_updates = step, updates
 
     def pending(self) -> bool:
@@ -449,17 +465,18 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
                        f"{counters.episodes} episodes, {replay_files.loaded:,} replay steps loaded; episodes in "
                        "progress restart.")
 
-    learner = Learner(agent, replay, ratio, logger, counters, config)
-    write_metrics = MetricsWriter(logger, replay, counters, config, device)
-    driver = Driver(batch_env, agent)
+    phases = Phases()
+    learner = Learner(agent, replay, ratio, logger, counters, config, phases)
+    write_metrics = MetricsWriter(logger, replay, counters, config, device, phases)
+    driver = Driver(batch_env, agent, phases)
     driver.on_step(counters.count_step)
     driver.on_step(learner)
-    driver.on_episode(lambda episode, index: logger.episode(counters.step, episode))
+    driver.on_episode(phases.timed("logging", lambda episode, index: logger.episode(counters.step, episode)))
     # After count_step, so that an episode's frames get the step of its scores.jsonl line.
     frames = episode_frames(config, agent_spaces(batch_env)[0],
                             lambda images: logger.images(counters.step, FRAMES_TAG, images))
     if frames is not None:
-        driver.on_step(frames)
+        driver.on_step(phases.timed("logging", frames))
     driver.on_episode(counters.count_episode)
     episode_limit = episode_budget(config)
     stop, log_clock, save_clock = StopSignal(), Clock(config.log_every), Clock(config.save_every)
@@ -472,14 +489,17 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
                                "exiting so that the job is requeued. Rerun the same command to resume.")
                 return 128 + stop.received
             driver.step()
-            logger.print_progress(counters.step)
-            if log_clock():
-                write_metrics()
+            with phases("logging"):
+                logger.print_progress(counters.step)
+                if log_clock():
+                    write_metrics()
             if save_clock():
-                checkpoint.save(counters.step)
+                with phases("checkpoint"):
+                    checkpoint.save(counters.step)
         learner.finish_update()
         if write_metrics.pending():
-            write_metrics()
+            with phases("logging"):
+                write_metrics()
         checkpoint.save(counters.step)
     finally:
         stop.restore()

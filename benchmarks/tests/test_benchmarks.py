@@ -65,6 +65,27 @@ def test_train_loop_window_leaves_out_prefill_and_warm_up():
     assert train_loop.window_rates(lines[:2], repeat=2, replayed_per_update=64) is None
 
 
+def test_train_loop_phase_shares_weight_each_line_by_its_interval():
+    from training.phases import PHASES
+
+    zero = {f"time/{name}": 0.0 for name in PHASES}
+    lines = [dict(step=200, **{"train/updates": 0, "fps/agent_steps": 1000.0}, **zero),  # prefill: left out
+             dict(step=400, **{"train/updates": 10, "fps/agent_steps": 5.0}, **zero),  # the window's start
+             dict(step=480, **{"train/updates": 20, "fps/agent_steps": 20.0}, **{**zero, "time/update": 0.9,
+                                                                                  "time/env": 0.1}),  # 2 s
+             dict(step=560, **{"train/updates": 30, "fps/agent_steps": 10.0}, **{**zero, "time/update": 0.6,
+                                                                                  "time/env": 0.2})]  # 4 s
+    shares = train_loop.window_phases(lines, repeat=2)
+    assert shares["update"] == pytest.approx((2 * 0.9 + 4 * 0.6) / 6)
+    assert shares["env"] == pytest.approx((2 * 0.1 + 4 * 0.2) / 6)
+    assert shares["other"] == pytest.approx(1 - shares["update"] - shares["env"])
+    markdown = train_loop.results_markdown(MACHINE, [dict(suite="gym", task="CartPole-v1", status="ok", reason="",
+                                                          time_fractions=shares)])
+    assert "| gym | CartPole-v1 | 70.0 | 0.0 | 16.7 |" in markdown
+    old = [{key: value for key, value in line.items() if not key.startswith("time/")} for line in lines]
+    assert train_loop.window_phases(old, repeat=2) is None  # runs from before the time/ fractions
+
+
 def test_train_loop_reports_a_missing_engine_as_skipped():
     log = "Replay memory: ...\nerror: dmlab cannot run here: deepmind_lab is not installed. Build it.\n"
     assert train_loop.failure(3, log) == ("skipped", "error: dmlab cannot run here: deepmind_lab is not installed. "

@@ -247,6 +247,26 @@ def test_logger_schema_and_progress_line(tmp_path):
             assert text.count("\n") == 1 and "\r" not in text  # a plain line per metrics write only
 
 
+def test_metrics_lines_say_where_the_wall_time_goes(tmp_path):
+    """Each metrics line holds every phase's share of the interval since the line before (time/...): each in
+    [0, 1], together at most the whole; once updates run, the update's share is above 0."""
+    from training.phases import PHASES
+
+    logdir = tmp_path / "run"
+    argv = [*CARTPOLE, *TINY, "--steps", "400", "--logdir", str(logdir), "--set", "log_every=0.3",
+            "save_every=0.5"]  # fmt: skip
+    assert main(argv) == 0
+    lines = read_lines(logdir / "metrics.jsonl")
+    assert len(lines) >= 3
+    for before, line in zip([{"train/updates": 0}, *lines], lines):
+        shares = [line[f"time/{name}"] for name in PHASES]
+        assert all(0 <= share <= 1 for share in shares) and sum(shares) <= 1 + 1e-6, line
+        if line["train/updates"] > before["train/updates"]:
+            assert line["time/update"] > 0, line
+    assert any(line["time/update"] > 0.1 for line in lines)  # a 1m update dwarfs a CartPole step
+    assert any(line["time/checkpoint"] > 0 for line in lines)
+
+
 def test_checkpoints_keep_two_and_skip_corrupt_or_incomplete(tmp_path, capsys):
     checkpoints = Checkpoints(tmp_path, keep=2)
     for step in (10, 20, 30):
