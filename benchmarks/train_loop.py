@@ -168,11 +168,19 @@ def results_markdown(machine: dict, rows: list[dict]) -> str:
     if profiled:
         names = [*PHASES, "other"]
         text += ("\n\nWhere the wall time goes (% of the window; training/phases.py; on CUDA `update` is the "
-                 "host's wait for the update):\n\n" + markdown_table(
-                     ["suite", "task", *[name.replace("_", " ") for name in names]],
-                     [[row["suite"], row["task"], *[f"{100 * row['time_fractions'][name]:.1f}" for name in names]]
-                      for row in profiled]))
+                 "host's wait for the update). Last column: the share of all but the update if the update took "
+                 "1/20 of its time (a GPU's) and the rest as long as here:\n\n" + markdown_table(
+                     ["suite", "task", *[name.replace("_", " ") for name in names], "not update, update / 20"],
+                     [[row["suite"], row["task"], *[f"{100 * row['time_fractions'][name]:.2f}" for name in names],
+                       f"{100 * rest_share(row['time_fractions']['update'], 20):.1f}"] for row in profiled]))
     return text
+
+
+def rest_share(update: float, speedup: float) -> float:
+    """The share of wall time outside the update if the update ran `speedup` times faster and the rest
+    took as long as before; update: the update's share now."""
+    rest = 1 - update
+    return rest / (update / speedup + rest) if rest > 0 else 0.0
 
 
 def parse_run(text: str) -> tuple[str, str]:

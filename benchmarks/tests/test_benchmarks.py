@@ -81,7 +81,8 @@ def test_train_loop_phase_shares_weight_each_line_by_its_interval():
     assert shares["other"] == pytest.approx(1 - shares["update"] - shares["env"])
     markdown = train_loop.results_markdown(MACHINE, [dict(suite="gym", task="CartPole-v1", status="ok", reason="",
                                                           time_fractions=shares)])
-    assert "| gym | CartPole-v1 | 70.0 | 0.0 | 16.7 |" in markdown
+    assert "| gym | CartPole-v1 | 70.00 | 0.00 | 16.67 |" in markdown
+    assert markdown.rstrip().endswith(f"| {100 * 0.3 / (0.7 / 20 + 0.3):.1f} |")  # the rest, were the update 20x faster
     old = [{key: value for key, value in line.items() if not key.startswith("time/")} for line in lines]
     assert train_loop.window_phases(old, repeat=2) is None  # runs from before the time/ fractions
 
