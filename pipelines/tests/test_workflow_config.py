@@ -135,7 +135,7 @@ def test_a_dry_run_prints_the_plan_once_and_a_real_run_does_not(tmp_path, capsys
     assert dry.stdout.count("Plan for ") == 1
     assert f"Plan for config/test.yaml + {os.path.relpath(local, REPO)} on cpu: 2 runs" in dry.stdout
     assert plan_table(dry.stdout) == plan_table(make_plan)
-    assert plan_table(dry.stdout)[-1].split()[:4] == ["total", "2", "600", "0"]
+    assert plan_table(dry.stdout)[-1].split()[:4] == ["total", "2", "600", "12"]
     assert "Wall-clock with 1 run at once (snakemake --cores / train cpus)" in dry.stdout
     assert "Job stats" in dry.stdout  # and then the dry run as before
     # A real run (of one cheap job) does not plan.

@@ -75,7 +75,8 @@ def test_random_policy_runs_play_beside_the_grid_and_show_as_their_own_method(tm
     assert "| random " in paper.split("## bsuite")[1].split("\n")[2]  # the header row of bsuite's table
     curves = pd.read_csv(results / "aggregate" / "curves.csv")
     # CartPole's 300 steps are short of gym's budget (labelled); bsuite has an episode budget instead.
-    assert set(curves.label) == {"dreamerv3-torch 1m ratio 32 · 300 steps", "random", "dreamerv3", "human"}
+    assert set(curves.label) == {"dreamerv3-torch 1m ratio 32 · 300 steps", "dreamerv3-torch 1m ratio 32", "random",
+                                 "dreamerv3", "human"}
     assert (results / "figures" / "learning_curves_gym.png").exists()
     assert {path.name for path in (results / "export").glob("*.json.gz")} == {
         "gym-dreamerv3-torch.json.gz", "bsuite-dreamerv3-torch.json.gz", "gym-random.json.gz",
