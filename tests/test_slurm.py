@@ -154,7 +154,9 @@ def project_workflow(folder, grid):
     """The project's Snakefile with config/test.yaml (what CI runs) and `grid` instead of its grid, from a
     folder outside the repository: with the config files the Snakefile loads from the repository root,
     and the shared reference files by absolute path."""
-    override = {"reference": {"local_dir": str(REPO.parent / "shared" / "reference")}, "grid": grid}
+    # No random-policy runs: these tests follow the one training run of `grid` (its scores, its job's kill).
+    override = {"reference": {"local_dir": str(REPO.parent / "shared" / "reference")}, "grid": grid,
+                "random_policy": False}
     folder.mkdir()
     (folder / "override.yaml").write_text(yaml.safe_dump(override))
     configs = [REPO / "config" / "config.yaml", REPO / "config" / "test.yaml", folder / "override.yaml"]
