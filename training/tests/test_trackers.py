@@ -3,6 +3,7 @@ frames of a few episodes of image suites, at a low rate and in bounded memory.""
 import importlib.util
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,10 @@ def test_a_resumed_writer_hides_the_points_after_the_checkpoint(tmp_path):
     for step in range(1, 11):
         first.log(step, {"loss": float(step), "name": "text", "sizes": [1, 2]})
     first.close()  # as after a crash at step 10, with the last checkpoint at step 6
+    # TensorBoard reads event files in name order (time in seconds, host, pid, a per-process counter). A real
+    # resume is a new process seconds later; in one process within one second the counter decides, and
+    # "...10" sorts before "...9" once earlier tests have made ten writers.
+    time.sleep(1.1)
     resumed = TensorBoard(tmp_path, resume_step=6)
     for step in range(7, 9):
         resumed.log(step, {"loss": 100.0 + step})
