@@ -15,7 +15,6 @@ training.train's: 0 done, 2 bad arguments or a folder of another run, 3 the suit
 installed here, 130 on Ctrl-C.
 """
 import argparse
-import signal
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,15 @@ from training.driver import Driver
 from training.logger import Logger
 from training.provenance import collect as collect_provenance
 from training.run_folder import RunFolder
-from training.train import CannotRun, Clock, Counters, agent_spaces, episode_budget, make_envs, suite_config
+from training.train import (
+    Clock,
+    Counters,
+    agent_spaces,
+    episode_budget,
+    make_envs,
+    run_in_folder,
+    suite_config,
+)
 
 METHOD = "random"
 FLAGS = ("seed", "steps", "envs")
@@ -126,27 +133,9 @@ def main(argv=None) -> int:
     run = RandomRun(suite=config.suite, task=config.task, seed=config.seed, steps=config.steps, envs=config.envs,
                     repeat=config.repeat, env_args=dict(config.env_args))  # fmt: skip
     folder = RunFolder(logdir, run)
-    error = folder.lock()
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        error = folder.config_error()
-        if error:
-            print(error, file=sys.stderr)
-            return 2
-        if folder.finished():
-            print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
-            return 0
-        return write_run(config, folder, argv if argv is not None else sys.argv[1:])
-    except CannotRun as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.code
-    except KeyboardInterrupt:
-        print("\nInterrupted; rerun the same command to play the run again.", file=sys.stderr)
-        return 128 + signal.SIGINT
-    finally:
-        folder.unlock()
+    argv = argv if argv is not None else sys.argv[1:]
+    return run_in_folder(folder, lambda: write_run(config, folder, argv),
+                         "Interrupted; rerun the same command to play the run again.")
 
 
 def write_run(config, folder: RunFolder, argv: list[str]) -> int:

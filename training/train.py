@@ -399,6 +399,15 @@ def main(argv=None, agent_class=None) -> int:
     if agent_class is None:
         from agent.agent import Agent as agent_class
     folder = RunFolder(logdir, config)
+    argv = argv if argv is not None else sys.argv[1:]
+    return run_in_folder(folder, lambda: train(config, folder, agent_class, argv),
+                         "Interrupted before training started; nothing was trained.")
+
+
+def run_in_folder(folder: RunFolder, work, interrupted: str) -> int:
+    """The run folder's life around `work()` (which returns the exit status), for every command that writes a
+    run folder: the lock, a folder of another run refused, a finished run left alone, and one line and an exit
+    status for what stops a run (CannotRun, a full or read-only disk, Ctrl-C before `work` handles it)."""
     error = folder.lock()
     if error:
         print(f"error: {error}", file=sys.stderr)
@@ -409,9 +418,9 @@ def main(argv=None, agent_class=None) -> int:
             print(error, file=sys.stderr)
             return 2
         if folder.finished():
-            print(f"{logdir} is already finished: {folder.finished()}", file=sys.stderr)
+            print(f"{folder.path} is already finished: {folder.finished()}", file=sys.stderr)
             return 0
-        return train(config, folder, agent_class, argv if argv is not None else sys.argv[1:])
+        return work()
     except CannotRun as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code
@@ -425,8 +434,8 @@ def main(argv=None, agent_class=None) -> int:
         print(f"error: {problem} {error.filename or folder.path} ({error.strerror}). The checkpoints and logs up "
               f"to the last checkpoint are intact; {remedy} and rerun the same command to resume.", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # before the training loop: nothing to save yet
-        print("\nInterrupted before training started; nothing was trained.", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\n{interrupted}", file=sys.stderr)
         return 128 + signal.SIGINT
     finally:
         folder.unlock()
