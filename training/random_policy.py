@@ -123,8 +123,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     try:
         config = suite_config(args.suite, args.task, {key: getattr(args, key) for key in FLAGS}, args.set)
-    except (KeyError, ValueError) as error:
-        parser.error(error.args[0] if error.args else str(error))
+    except (KeyError, ValueError) as error:  # one line, as training.train: the value, not the syntax, is wrong
+        parser.exit(2, f"error: {error.args[0] if error.args else error}\n")
     return config, args.logdir
 
 
