@@ -18,8 +18,8 @@ shape, learning rate, warm-up, steps and envs; everything else is each code's de
 
 Each run folder gets `parity.json` when its process ends (command, exit status, wall time);
 `report` reads every run folder's `scores.jsonl` (the official schema on both sides) and writes
-`<results>.json`, `<results>.md` and `<results>.png`/`.pdf`: per-seed binned curves, the mean with
-a bootstrap 95 % band over seeds, and the verdict (see `verdict`).
+`<results>.json`, `<results>.md` and `<results>.png`/`.pdf`: per-seed binned curves (thin lines),
+the mean with a bootstrap 95 % band over seeds, and the verdict (see `verdict`).
 """
 import argparse
 import json
@@ -248,8 +248,8 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
         low, high = bootstrap_mean_interval(curves[impl], 10_000, np.random.default_rng(0))
         data["implementations"][impl] = {
             "x": xs.tolist(), "mean": np.nanmean(curves[impl], 0).tolist(), "band_low": low.tolist(),
-            "band_high": high.tolist(), "runs": [run_summary(run, out / f"{impl}-{run.seed}", window)
-                                                 for run in impl_runs]}  # fmt: skip
+            "band_high": high.tolist(), "seed_curves": curves[impl].tolist(),
+            "runs": [run_summary(run, out / f"{impl}-{run.seed}", window) for run in impl_runs]}  # fmt: skip
     start = settings.steps * (1 - window)
     for impl, impl_runs in runs.items():
         per_seed = [final_metrics(out / f"{impl}-{run.seed}", impl, start) for run in impl_runs]
@@ -312,6 +312,8 @@ def figure(data: dict, results: Path):
         colour = f"C{index}"
         xs = np.array(entry["x"])
         axis.fill_between(xs, entry["band_low"], entry["band_high"], color=colour, alpha=0.2, lw=0)
+        for seed_curve in entry["seed_curves"]:  # NaN bins (no episode ended there) leave gaps
+            axis.plot(xs, seed_curve, color=colour, lw=0.6, alpha=0.5)
         axis.plot(xs, entry["mean"], color=colour, lw=2, label=f"{impl} ({len(entry['runs'])} seeds)")
     if data["random_policy"] is not None:
         axis.axhline(data["random_policy"], color="grey", ls="--", lw=1, label="random policy")

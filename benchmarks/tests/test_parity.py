@@ -77,6 +77,9 @@ def test_report_writes_curves_verdict_and_figure(tmp_path):
     data = json.loads((tmp_path / "out" / "parity_cartpole.json").read_text())
     assert set(data["implementations"]) == {"ours", "official"}
     assert len(data["implementations"]["ours"]["mean"]) == 10
+    seed_curves = np.array(data["implementations"]["ours"]["seed_curves"], dtype=float)  # (seeds, bins)
+    assert seed_curves.shape == (3, 10)
+    assert np.allclose(np.nanmean(seed_curves, 0), data["implementations"]["ours"]["mean"], equal_nan=True)
     assert [run["seed"] for run in data["implementations"]["official"]["runs"]] == [0, 1, 2]
     assert data["verdicts"]["ours vs official"]["interval_contains_zero"]
     # Only lines of the final window (step >= 2400) count: 0.5 on both sides.
