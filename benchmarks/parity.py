@@ -22,6 +22,7 @@ Each run folder gets `parity.json` when its process ends (command, exit status, 
 the mean with a bootstrap 95 % band over seeds, and the verdict (see `verdict`).
 """
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -95,8 +96,9 @@ def official_command(settings: Settings, seed: int, logdir: Path, impl: str, off
 
 
 def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, python: str | None):
-    """(run folder, command) of every run; folders are <out>/<impl>-<seed>."""
-    result = []
+    """(run folder, command) of every run; folders are <out>/<impl>-<seed>, absolute (the official
+    launcher changes into the official checkout, where a relative --logdir would land)."""
+    result, out = [], out.resolve()
     for impl in impls:
         for seed in seeds:
             logdir = out / f"{impl}-{seed}"
@@ -108,7 +110,7 @@ def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, pyt
     return result
 
 
-def run_jobs(job_list, cores: list[int], log=print):
+def run_jobs(job_list, cores: list[int], log=functools.partial(print, flush=True)):
     """One process per core at a time, each pinned to its core; a folder with parity.json is done.
     An unfinished folder is started again from scratch (bsuite runs cannot resume anyway)."""
     todo = [(logdir, command) for logdir, command in job_list if not (logdir / "parity.json").exists()]

@@ -105,6 +105,14 @@ def test_both_commands_carry_the_same_settings(tmp_path):
     assert "twohot_mean=official" in " ".join(parity.our_command(SETTINGS, 0, tmp_path, "ours-official-mean"))
 
 
+def test_run_folders_are_absolute_for_a_relative_out(tmp_path, monkeypatch):
+    # The official launcher changes into the official checkout: a relative --logdir landed there.
+    monkeypatch.chdir(tmp_path)
+    for logdir, command in parity.jobs(SETTINGS, ["ours", "official"], [0], Path("runs"), Path("/official"), "py"):
+        assert logdir == tmp_path / "runs" / logdir.name
+        assert command[command.index("--logdir") + 1] == str(logdir)
+
+
 def test_run_refuses_a_missing_official_checkout(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parity.main(["run", "--suite", "gym", "--task", "CartPole-v1", "--steps", "10", "--train-ratio", "1",
