@@ -110,9 +110,10 @@ def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, pyt
     return result
 
 
-def run_jobs(job_list, cores: list[int], log=functools.partial(print, flush=True)):
+def run_jobs(job_list, cores: list[int], log=None):
     """One process per core at a time, each pinned to its core; a folder with parity.json is done.
     An unfinished folder is started again from scratch (bsuite runs cannot resume anyway)."""
+    log = log or functools.partial(print, flush=True)  # lines appear as they happen in a redirected log
     todo = [(logdir, command) for logdir, command in job_list if not (logdir / "parity.json").exists()]
     log(f"{len(job_list) - len(todo)} of {len(job_list)} runs already finished; {len(todo)} to run on cores {cores}")
     running = {}  # core -> (process, logdir, command, start)
