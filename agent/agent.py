@@ -78,7 +78,7 @@ class Agent:
         self.critic, self.slow_critic, self.retnorm = self.nets["val"], self.nets["slowval"], self.nets["retnorm"]
         self.bins = twohot_bins(config.bins).to(self.device)
         self.cuda_graphs = False  # set by compile_update on CUDA
-        if config.compile == "steps":
+        if config.compile == "steps":  # "auto" is resolved by the training loop (agent.hardware.resolve_compile)
             self.compile_steps()
         elif config.compile == "update":
             self.compile_update()

@@ -47,8 +47,9 @@ class Config:
     device: str = "auto"  # "auto" = cuda if available else cpu
     precision: str = "auto"  # "auto" = bfloat16 autocast on cuda and on CPUs where a quick matmul
     #   check finds bf16 faster, else float32; or "float32"/"bfloat16"
-    compile: str = "off"  # "steps": torch.compile the per-step pieces (RSSM core, heads, policy MLP),
-    #   ~30 s; "update": the whole loss and the acting step, minutes of tracing, CUDA graphs on cuda
+    compile: str = "auto"  # "steps": torch.compile the per-step pieces (RSSM core, heads, policy MLP),
+    #   ~30 s; "update": the whole loss and the acting step, minutes of tracing, CUDA graphs on cuda;
+    #   "auto": "update" where the compile is repaid (agent.hardware.resolve_compile), else "off"
     threads: int = 0  # torch CPU threads; 0 = torch's default (one per core). 1 is faster for small
     #   models on cores shared with other jobs
     trackers: tuple = ("tensorboard",)  # where log lines are copied besides the jsonl files (training/
@@ -125,7 +126,7 @@ class Config:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-COMPILE_MODES = ("off", "steps", "update")
+COMPILE_MODES = ("auto", "off", "steps", "update")
 PRECISIONS = ("auto", "float32", "bfloat16")
 TWOHOT_MEANS = ("mirrored", "official")  # orders of the two-hot mean (agent/distributions.py)
 

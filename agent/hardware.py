@@ -29,6 +29,29 @@ def compile_cache_dir() -> str:
     return cache_dir()
 
 
+# Updates from which compile=auto compiles the update: the cold compile (about 17 minutes on 2 CPU cores)
+# is repaid after ~3,000-4,000 updates at 1m vector (0.25-0.36 s saved per update), sooner at 12m
+# (0.9 s); 10,000 leaves a margin and keeps every short run (tests, the default job) eager.
+COMPILE_PAYS_OFF_UPDATES = 10_000
+
+
+def resolve_compile(compile: str, device: str, updates: float, obs_space: dict) -> tuple[str, str]:
+    """(compile mode, why) for a run of `updates` updates. auto compiles the whole update where that has
+    been measured to win (benchmarks/PERF_NOTES.md): on CPU, vector observations, long runs. Image
+    models and CUDA (CUDA graphs) stay eager under auto until they are measured; set compile=update
+    to use them."""
+    if compile != "auto":
+        return compile, "set"
+    images = any(len(space.shape) == 3 for space in obs_space.values())
+    if device != "cpu":
+        return "off", f"auto: compile=update is not yet measured on {device}"
+    if images:
+        return "off", "auto: compile=update is not yet measured for image observations"
+    if updates < COMPILE_PAYS_OFF_UPDATES:
+        return "off", f"auto: {updates:,.0f} updates do not repay the compile (from {COMPILE_PAYS_OFF_UPDATES:,})"
+    return "update", f"auto: {updates:,.0f} updates repay the compile (from {COMPILE_PAYS_OFF_UPDATES:,})"
+
+
 def resolve_precision(precision: str, device: torch.device):
     """None for float32, else the autocast dtype. auto: bfloat16 compute as the official code (spec 1)
     on CUDA, and on CPUs where bfloat16 matmuls measurably beat float32 (cpu_bfloat16_pays_off);

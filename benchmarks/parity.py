@@ -84,23 +84,25 @@ def official_command(settings: Settings, seed: int, logdir: Path, impl: str, off
     config, prefix = OFFICIAL_SUITE[s.suite]
     launcher = Path(__file__).with_name("official_launcher.py")
     # The official loop trains once the replay holds batch_size x batch_length steps, as ours
-    # does with train_fill set to that product.
+    # does with train_fill set to that product. Its train metrics every 30 s instead of 120 s, so that
+    # short runs have metrics in their final window.
     return [python, str(launcher), "--official", str(official),
-            "--twohot-mean", "mirrored" if impl == "official-mirrored-mean" else "official", "--",
+            "--twohot-mean", "mirrored" if impl == "official-mirrored-mean" else "official",
+            *(["--blank-log-image"] if s.suite == "dmc_proprio" else []), "--",
             "--configs", *([config] if config else []), f"size{s.size}", "--task", prefix + s.task,
             "--seed", str(seed), "--logdir", str(logdir), "--run.steps", str(s.steps),
             "--run.train_ratio", f"{s.train_ratio:g}", "--run.envs", str(s.envs), "--batch_size", str(s.batch_size),
             "--batch_length", str(s.batch_length), "--agent.opt.lr", f"{s.lr:g}", "--agent.opt.warmup", str(s.warmup),
             "--jax.platform", "cpu", "--jax.compute_dtype", "float32", "--logger.outputs", "jsonl",
-            "--run.save_every", "1e9"]  # fmt: skip
+            "--run.save_every", "1e9", "--run.log_every", "30"]  # fmt: skip
 
 
 def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, python: str | None):
     """(run folder, command) of every run; folders are <out>/<impl>-<seed>, absolute (the official
     launcher changes into the official checkout, where a relative --logdir would land)."""
     result, out = [], out.resolve()
-    for impl in impls:
-        for seed in seeds:
+    for seed in seeds:  # seed by seed, so that the first finished runs already pair up
+        for impl in impls:
             logdir = out / f"{impl}-{seed}"
             if impl.startswith("ours"):
                 command = our_command(settings, seed, logdir, impl)

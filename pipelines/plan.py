@@ -26,12 +26,13 @@ import numpy as np
 import yaml
 
 from agent.config import SIZES, make_config, parse_overrides
+from agent.hardware import resolve_compile
 from envs.base import step_spaces
 from envs.dmlab import INSTR_EMBED, INSTR_TOKENS
 from envs.registry import SUITES
 from pipelines.grid import check_names, check_overrides, grid_cells, random_cells, train_resources, validate_config
 from spaces import Space
-from training.ratio import Ratio
+from training.ratio import planned_updates
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICES = ("cpu", "cuda")
@@ -148,15 +149,6 @@ def agent_steps(cell: dict) -> int:
     return min(cell["steps"], episode_budget(cell["task"]) * bsuite_episode_steps(cell["task"]))
 
 
-def update_count(run, steps: int) -> int:
-    """Updates of a run of `steps` agent steps: none before the replay holds train_fill steps, then
-    as the train loop's Ratio grants them."""
-    if steps < run.train_fill:
-        return 0
-    ratio = Ratio.from_config(run)
-    return ratio(run.train_fill) + ratio(steps)
-
-
 # --- Seconds per update ---
 
 
@@ -221,12 +213,14 @@ def plan_runs(config: dict, device: str) -> list[dict]:
         obs_space, act_space = SUITE_SPACES[cell["suite"]]
         obs_space = {**obs_space, **step_spaces()}
         steps = agent_steps(cell)
-        updates = update_count(run, steps)
+        updates = planned_updates(run, steps)
         obs = observation_kind(obs_space)
         seconds_per_update, peak_mib, source = update_cost(device, run.size, obs, measured)
         if run.batch_size * run.batch_length != MEASURED_BATCH_STEPS:
             seconds_per_update *= run.batch_size * run.batch_length / MEASURED_BATCH_STEPS
             source += f", scaled to batch {run.batch_size} x {run.batch_length}"
+        if resolve_compile(run.compile, device, updates, obs_space)[0] == "update":
+            source += " (eager; compile=auto compiles this run: faster after ~17 min of compiling)"
         per_step, _ = replay_memory_estimate(run, obs_space, act_space)
         replay_bytes = per_step * min(run.replay_size, steps)
         process_bytes = peak_mib * 2**20 if device == "cpu" else CUDA_HOST_PROCESS_BYTES

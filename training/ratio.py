@@ -37,3 +37,12 @@ class Ratio:
     def load_state_dict(self, state: dict):
         self.first_step = state["first_step"]
         self.granted = state["granted"]
+
+
+def planned_updates(config, steps: int) -> int:
+    """Updates of a run of `steps` agent steps: none before the replay holds train_fill steps, then
+    as the train loop's Ratio grants them."""
+    if steps < config.train_fill:
+        return 0
+    ratio = Ratio.from_config(config)
+    return ratio(config.train_fill) + ratio(steps)

@@ -18,6 +18,7 @@ training/run_folder.py), 3 the suite's engine is not installed here, 128 + signa
 requeues the job, which then resumes.
 """
 import argparse
+import dataclasses
 import errno
 import os
 import random
@@ -34,7 +35,7 @@ import torch
 import envs
 from agent.agent import DETER_DTYPE
 from agent.config import SIZES, make_config, parse_overrides, parse_value
-from agent.hardware import compile_cache_dir, resolve_device, resolve_precision
+from agent.hardware import compile_cache_dir, resolve_compile, resolve_device, resolve_precision
 from envs.parallel import BatchEnv
 from training.checkpoint import Checkpoint, warn
 from training.driver import Driver
@@ -42,7 +43,7 @@ from training.host import keep_freed_memory
 from training.logger import Logger
 from training.phases import Phases
 from training.provenance import collect as collect_provenance
-from training.ratio import Ratio
+from training.ratio import Ratio, planned_updates
 from training.replay import Replay
 from training.run_folder import RunFolder
 from training.trackers import FRAMES_TAG, check_trackers, episode_frames, open_trackers
@@ -448,6 +449,11 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
     batch_env = make_envs(config, start_step)
     check_replay_fits(config, batch_env)
     device = prepare_process(config)
+    compile_mode, compile_reason = resolve_compile(config.compile, device, planned_updates(config, config.steps),
+                                                   agent_spaces(batch_env)[0])
+    if compile_mode != config.compile:  # auto: the agent gets the mode it resolved to
+        torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, not fails
+        config = dataclasses.replace(config, compile=compile_mode)
     agent = agent_class(*agent_spaces(batch_env), config)
     replay = Replay(config.replay_size, config.batch_length + config.replay_context, config.replay_chunksize,
                     config.replay_online, seed=config.seed)  # fmt: skip
@@ -458,6 +464,8 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
                             start_step if state else None)
     logger = Logger(folder.path, config.repeat, config.steps, start_step,
                     trackers=open_trackers(config, folder.path, start_step * config.repeat if state else None))
+    if compile_reason != "set":
+        logger.message(f"compile={config.compile} ({compile_reason})")
     if config.compile != "off":
         logger.message(compile_note(config))
 

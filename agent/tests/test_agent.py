@@ -133,6 +133,21 @@ def test_auto_precision_is_bfloat16_only_where_its_matmuls_are_faster(monkeypatc
         assert resolve_precision("float32", cpu) is None
 
 
+def test_auto_compile_only_where_measured_to_repay_it():
+    from agent.hardware import COMPILE_PAYS_OFF_UPDATES, resolve_compile
+
+    vector = {"vector": Space(np.float32, (5,))}
+    image = {"image": Space(np.uint8, (64, 64, 3)), "vector": Space(np.float32, (5,))}
+    long, short = COMPILE_PAYS_OFF_UPDATES, COMPILE_PAYS_OFF_UPDATES - 1
+    assert resolve_compile("auto", "cpu", long, vector)[0] == "update"
+    assert resolve_compile("auto", "cpu", short, vector) == ("off", "auto: 9,999 updates do not repay the compile "
+                                                                    "(from 10,000)")
+    assert resolve_compile("auto", "cpu", long, image)[0] == "off"  # not yet measured
+    assert resolve_compile("auto", "cuda", long, vector)[0] == "off"  # CUDA graphs: not yet measured
+    for mode in ("off", "steps", "update"):  # a mode that is set is kept
+        assert resolve_compile(mode, "cuda", 0, image) == (mode, "set")
+
+
 @pytest.mark.parametrize("obs_space, message", [
     ({"image": ("float32", (64, 64, 3))}, "must be uint8"),
     ({"volume": ("float32", (4, 4, 4, 4))}, "supported are images"),
@@ -152,7 +167,7 @@ def test_bad_config_input():
     with pytest.raises(ValueError, match="precision"):
         Agent({"vector": Space(np.float32, (3,))}, {"action": Space(np.int32, (), 0, 3)},
               make_config("1m", device="cpu", precision="fp8"))
-    with pytest.raises(ValueError, match="compile must be one of off, steps, update"):
+    with pytest.raises(ValueError, match="compile must be one of auto, off, steps, update"):
         Agent({"vector": Space(np.float32, (3,))}, {"action": Space(np.int32, (), 0, 3)},
               make_config("1m", device="cpu", compile="true"))
 

@@ -113,6 +113,18 @@ def test_run_folders_are_absolute_for_a_relative_out(tmp_path, monkeypatch):
         assert command[command.index("--logdir") + 1] == str(logdir)
 
 
+def test_jobs_alternate_implementations_seed_by_seed_and_blank_only_dmc_log_images(tmp_path):
+    """Seed by seed, so that the first finished runs already form a pair; the official DMC adapter's
+    log-only camera image is made black (not rendered) for the DMC proprio pairs only."""
+    dmc = parity.Settings(suite="dmc_proprio", task="cartpole_balance", steps=8000, train_ratio=128)
+    listed = parity.jobs(dmc, ["official", "ours"], [0, 1], tmp_path, Path("/official"), "py")
+    assert [logdir.name for logdir, _ in listed] == ["official-0", "ours-0", "official-1", "ours-1"]
+    official = listed[0][1]
+    assert "--blank-log-image" in official[: official.index("--")] and "dmc_cartpole_balance" in official
+    gym = parity.jobs(SETTINGS, ["official"], [0], tmp_path, Path("/official"), "py")[0][1]
+    assert "--blank-log-image" not in gym
+
+
 def test_run_refuses_a_missing_official_checkout(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parity.main(["run", "--suite", "gym", "--task", "CartPole-v1", "--steps", "10", "--train-ratio", "1",

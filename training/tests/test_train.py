@@ -50,7 +50,7 @@ def read_lines(path: Path) -> list[dict]:
         (["--set", "batch_size"], "key=value"),
         (["--size", "3m"], "valid presets"),
         (["--device", "cuda:7"], "--device cpu"),
-        (["--set", "compile=true"], "compile must be one of off, steps, update"),
+        (["--set", "compile=true"], "compile must be one of auto, off, steps, update"),
         (["--envs", "0"], "envs must be at least 1"),
         (["--set", "env_args={repeat: 2}"], "--set repeat=N"),
         (["--train-ratio", "-1"], "train_ratio must be a number above 0"),
@@ -193,6 +193,27 @@ def test_compiled_run_names_its_compile_cache(tmp_path, capsys, monkeypatch):
     assert f"its cache {tmp_path / 'compile_cache'} already holds" in capsys.readouterr().err
     provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
     assert provenance["compile_cache"] == str(tmp_path / "compile_cache")
+
+
+def test_auto_compile_resolves_from_the_runs_update_count(tmp_path, capsys, monkeypatch):
+    """compile=auto (the default) hands the agent "off" for a short run and "update" once the run's planned
+    updates reach agent.hardware.COMPILE_PAYS_OFF_UPDATES, and says which and why."""
+    import agent.hardware
+
+    seen = []
+
+    class CompileRecordingAgent(FakeAgent):
+        def __init__(self, obs_space, act_space, config):
+            super().__init__(obs_space, act_space, config)
+            seen.append(config.compile)
+
+    argv = [*CARTPOLE, *TINY, "--steps", "80"]  # 80 steps at 1 update per 16 steps: 2 updates
+    assert main([*argv, "--logdir", str(tmp_path / "short")], agent_class=CompileRecordingAgent) == 0
+    assert "compile=off (auto: 2 updates do not repay the compile" in capsys.readouterr().err
+    monkeypatch.setattr(agent.hardware, "COMPILE_PAYS_OFF_UPDATES", 2)
+    assert main([*argv, "--logdir", str(tmp_path / "long")], agent_class=CompileRecordingAgent) == 0
+    assert "compile=update (auto: 2 updates repay the compile (from 2))" in capsys.readouterr().err
+    assert seen == ["off", "update"]
 
 
 class LatentWatchingAgent(FakeAgent):
