@@ -6,9 +6,10 @@ import pytest
 import yaml
 
 import envs
-from agent.config import make_config
+from agent.config import Config, make_config
 from envs.base import step_spaces
-from pipelines.plan import SUITE_SPACES, format_hours, load_workflow_config, main, plan_runs
+from pipelines.grid import grid_cells
+from pipelines.plan import SUITE_SPACES, format_hours, load_workflow_config, main, plan_runs, run_config
 from pipelines.tests.workflow_helpers import REPO
 from training.train import replay_memory_estimate
 
@@ -135,3 +136,15 @@ def test_an_unknown_size_is_refused_as_the_workflow_does(tmp_path, capsys):
     assert main(["--configfile", bad]) == 2
     err = capsys.readouterr().err
     assert "grid[0]: unknown size '3m'" in err
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "scaling.yaml"])
+def test_full_scale_grids_train_with_the_official_update_settings(name):
+    """config.yaml's CPU-sized updates (batch 8 x 32, lr 1e-4) must not leak into the full-scale grids
+    through the --configfile merge: every run there has the official batch, learning rate and warm-up."""
+    config = load_workflow_config([f"config/{name}"])
+    official = Config()
+    expected = (official.batch_size, official.batch_length, official.train_fill, official.lr, official.warmup)
+    for cell in grid_cells(config)[::50]:
+        run = run_config(config, cell)
+        assert (run.batch_size, run.batch_length, run.train_fill, run.lr, run.warmup) == expected, cell

@@ -110,23 +110,6 @@ def test_overrides_reach_the_train_command_as_one_argument_each(tmp_path):
     assert arguments[-3:] == ["--set", "env_args={max_episode_steps: 50}", "batch_size=8"]
 
 
-@pytest.mark.parametrize("name", ["paper.yaml", "scaling.yaml"])
-def test_full_scale_grids_train_with_the_official_update_settings(name):
-    """config.yaml's CPU-sized updates (batch 8 x 32, lr 1e-4) must not leak into the full-scale grids
-    through the --configfile merge: every run there has the official batch, learning rate and warm-up."""
-    from agent.config import Config
-    from pipelines.grid import grid_cells
-    from pipelines.plan import run_config
-
-    config = merged_config(name)
-    official = Config()
-    for cell in grid_cells(config)[::50]:
-        run = run_config(config, cell)
-        settings = (run.batch_size, run.batch_length, run.train_fill, run.lr, run.warmup)
-        assert settings == (official.batch_size, official.batch_length, official.train_fill, official.lr,
-                            official.warmup), cell
-
-
 def test_paper_grid_size():
     # 26 + 57 Atari games x 5, 18 + 20 DMC tasks x 5, 30 DMLab levels x 5, Crafter x 5,
     # Minecraft x 20, 16 ProcGen games x 1, 468 bsuite settings x 1, CartPole x 5.
