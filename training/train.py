@@ -449,12 +449,13 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
     batch_env = make_envs(config, start_step)
     check_replay_fits(config, batch_env)
     device = prepare_process(config)
+    obs_space, act_space = agent_spaces(batch_env)
     compile_mode, compile_reason = resolve_compile(config.compile, device, planned_updates(config, config.steps),
-                                                   agent_spaces(batch_env)[0])
+                                                   obs_space)
     if compile_mode != config.compile:  # auto: the agent gets the mode it resolved to
         torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, not fails
         config = dataclasses.replace(config, compile=compile_mode)
-    agent = agent_class(*agent_spaces(batch_env), config)
+    agent = agent_class(obs_space, act_space, config)
     replay = Replay(config.replay_size, config.batch_length + config.replay_context, config.replay_chunksize,
                     config.replay_online, seed=config.seed)  # fmt: skip
     ratio, counters = Ratio.from_config(config), Counters()
