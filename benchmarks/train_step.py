@@ -8,6 +8,7 @@
     python benchmarks/train_step.py --sizes 1m --obs vector --repeats 1 --warmup 1 --threads 1  # a quick check
     python benchmarks/train_step.py --sizes 1m 12m --precision float32 --threads 1 --repeats 3 --warmup 1 \
         --official ~/dreamerv3 --official-python ~/dreamerv3-venv/bin/python  # the official JAX update alongside
+    python benchmarks/train_step.py --merge a.json b.json --markdown all.md  # one table from runs one after another
 
 Prints one row per set-up and variant: median seconds per update, updates/s, replayed
 steps/s (B*T per update), peak memory in MiB (max RSS of the worker on CPU,
@@ -398,6 +399,19 @@ def write_results(table: str, machine: dict, rows: list[dict], markdown: pathlib
         json_path.write_text(json.dumps(dict(machine=machine, **extra, results=rows), indent=1))
 
 
+def merge(paths: list[pathlib.Path]) -> tuple[dict, dict | None, list[dict]]:
+    """The machine, official checkout and rows of several --json results of this script, for one table.
+    Set-ups too large to run side by side (12m image in both precisions) are measured in runs one after
+    the other; their ratios stay within one run each. Runs of different machines or threads are refused."""
+    results = [json.loads(path.read_text()) for path in paths]
+    same = ("cpu", "cpus", "torch", "threads", "device")
+    for path, result in zip(paths[1:], results[1:]):
+        mismatch = [key for key in same if result["machine"].get(key) != results[0]["machine"].get(key)]
+        if mismatch:
+            raise ValueError(f"{path} was measured with other {', '.join(mismatch)} than {paths[0]}: not one table")
+    return results[0]["machine"], results[0].get("official"), [row for result in results for row in result["results"]]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1m", "12m"])
@@ -420,7 +434,20 @@ def main(argv=None):
                         "danijar/dreamerv3 checkout (e3f0224)")
     parser.add_argument("--official-python", default=os.environ.get("DREAMERV3_OFFICIAL_PYTHON"),
                         help="python of the official code's JAX venv (default $DREAMERV3_OFFICIAL_PYTHON)")
+    parser.add_argument("--merge", nargs="+", type=pathlib.Path, metavar="JSON",
+                        help="measure nothing: one table from these --json results of earlier runs")
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            machine, official, rows = merge(args.merge)
+        except ValueError as error:
+            parser.error(str(error))
+        table = results_markdown(machine, rows)
+        if official:
+            table = vs_official_markdown(machine, official, rows) + "\n" + table.split("\n", 2)[2]
+        write_results(table, machine, rows, args.markdown, args.json, official=official,
+                      vs_official=vs_official(rows), merged=[str(path) for path in args.merge])
+        return
     official = None
     if args.official:
         if args.device != "cpu" or args.act != "discrete":

@@ -1,5 +1,6 @@
 """The benchmark scripts' own logic: memory estimate and skip, Markdown tables, the train-loop window, the
 table against the official code and its worker."""
+import json
 import os
 import sys
 from pathlib import Path
@@ -141,6 +142,35 @@ def test_vs_official_markdown_has_set_ups_as_columns():
                          "| official / ours, float32 | 2.00x | 3.19x |",
                          "| official / ours, bfloat16 | 2.00x | – |",
                          "| official (best) / ours (best) | 2.00x | 3.19x |"]
+
+
+def test_merge_makes_one_table_of_runs_one_after_another(tmp_path, capsys):
+    def measured(row):  # the other columns of a measured row
+        return dict(row, min_seconds=row["seconds_per_update"], updates_per_second=1 / row["seconds_per_update"],
+                    replayed_steps_per_second=1024 / row["seconds_per_update"], peak_memory_mib=800.0,
+                    memory_estimate_mib=815.0, warmup_seconds=20.0)
+
+    official = dict(commit="e3f0224", jax="0.4.33")
+    runs = {"vector": [measured(timed("worktree", "float32", 0.4)),
+                       measured(timed("official", "float32", 0.8, compile_="xla"))],
+            "image": [measured(timed("worktree", "float32", 2.0, obs="image")),
+                      measured(timed("official", "float32", 6.0, obs="image", compile_="xla"))]}
+    paths = []
+    for name, rows in runs.items():
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(dict(machine=MACHINE, official=official, results=rows)))
+    train_step.main(["--merge", *map(str, paths), "--markdown", str(tmp_path / "all.md"),
+                     "--json", str(tmp_path / "all.json")])
+    lines = (tmp_path / "all.md").read_text().splitlines()
+    assert lines[3] == "|  | 1m vector | 1m image |"
+    assert "| official / ours, float32 | 2.00x | 3.00x |" in lines
+    merged = json.loads((tmp_path / "all.json").read_text())
+    assert len(merged["results"]) == 4 and merged["vs_official"]["1m image"]["ours, float32"] == 2.0
+    # Runs of another machine or thread count are not one table.
+    paths[1].write_text(json.dumps(dict(machine=dict(MACHINE, threads=1), official=official, results=[])))
+    with pytest.raises(SystemExit) as exit_info:
+        train_step.main(["--merge", *map(str, paths)])
+    assert exit_info.value.code == 2 and "other threads" in capsys.readouterr().err
 
 
 def test_official_checkout_and_python_are_checked_first(tmp_path, capsys):
