@@ -399,6 +399,17 @@ def write_results(table: str, machine: dict, rows: list[dict], markdown: pathlib
         json_path.write_text(json.dumps(dict(machine=machine, **extra, results=rows), indent=1))
 
 
+def report(machine: dict, official: dict | None, rows: list[dict], markdown: pathlib.Path | None,
+           json_path: pathlib.Path | None, **extra):
+    """The results table, headed by the table against the official code where it ran; printed and written."""
+    table = results_markdown(machine, rows)
+    if not official:
+        write_results(table, machine, rows, markdown, json_path, **extra)
+        return
+    table = vs_official_markdown(machine, official, rows) + "\n" + table.split("\n", 2)[2]
+    write_results(table, machine, rows, markdown, json_path, official=official, vs_official=vs_official(rows), **extra)
+
+
 def merge(paths: list[pathlib.Path]) -> tuple[dict, dict | None, list[dict]]:
     """The machine, official checkout and rows of several --json results of this script, for one table.
     Set-ups too large to run side by side (12m image in both precisions) are measured in runs one after
@@ -442,11 +453,7 @@ def main(argv=None):
             machine, official, rows = merge(args.merge)
         except ValueError as error:
             parser.error(str(error))
-        table = results_markdown(machine, rows)
-        if official:
-            table = vs_official_markdown(machine, official, rows) + "\n" + table.split("\n", 2)[2]
-        write_results(table, machine, rows, args.markdown, args.json, official=official,
-                      vs_official=vs_official(rows), merged=[str(path) for path in args.merge])
+        report(machine, official, rows, args.markdown, args.json, merged=[str(path) for path in args.merge])
         return
     official = None
     if args.official:
@@ -492,12 +499,7 @@ def main(argv=None):
                       f"{row['updates_per_second']:7.2f} updates/s "
                       f"{row['replayed_steps_per_second']:9.0f} steps/s  peak {row['peak_memory_mib']:7.0f} MiB "
                       f"(estimate {estimate:.0f} MiB, warm-up {row['warmup_seconds']:.1f} s)", flush=True)
-    table = results_markdown(machine, rows)
-    if not official:
-        write_results(table, machine, rows, args.markdown, args.json)
-        return
-    table = vs_official_markdown(machine, official, rows) + "\n" + table.split("\n", 2)[2]
-    write_results(table, machine, rows, args.markdown, args.json, official=official, vs_official=vs_official(rows))
+    report(machine, official, rows, args.markdown, args.json)
 
 
 if __name__ == "__main__":
