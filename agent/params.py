@@ -50,11 +50,14 @@ def parse_act(text: str) -> dict[str, Space]:
     return {"action": Space(np.float32, (n,), -1.0, 1.0)}
 
 
-def count(size: str, obs: str, act: str) -> dict:
-    config = make_config(size, device="cpu")
+def counts_for_spaces(obs_space: dict[str, Space], act_space: dict[str, Space], config) -> dict[str, int]:
+    """Per-module counts and `total` of the networks `config` builds for these spaces, on the meta device."""
     with torch.device("meta"):
-        nets = make_networks(parse_obs(obs), parse_act(act), config)
-    counts = parameter_counts(nets)
+        return parameter_counts(make_networks(obs_space, act_space, config))
+
+
+def count(size: str, obs: str, act: str) -> dict:
+    counts = counts_for_spaces(parse_obs(obs), parse_act(act), make_config(size, device="cpu"))
     return {"total": counts.pop("total"), "modules": counts}
 
 

@@ -36,6 +36,7 @@ import envs
 from agent.agent import DETER_DTYPE
 from agent.config import SIZES, make_config, parse_overrides, parse_value
 from agent.hardware import compile_cache_dir, resolve_compile, resolve_device, resolve_precision
+from agent.params import counts_for_spaces
 from envs.parallel import BatchEnv
 from training.checkpoint import Checkpoint, warn
 from training.driver import Driver
@@ -465,6 +466,11 @@ def train(config, folder: RunFolder, agent_class, argv: list[str]) -> int:
                             start_step if state else None)
     logger = Logger(folder.path, config.repeat, config.steps, start_step,
                     trackers=open_trackers(config, folder.path, start_step * config.repeat if state else None))
+    # The model's size first: a suite default such as bsuite's 200m is slow on a CPU, and this says so at once.
+    parameters = counts_for_spaces(obs_space, act_space, config)["total"]
+    logger.message(f"Agent: size {config.size}, {parameters / 1e6:.2f}M parameters, "
+                   f"batch {config.batch_size} x {config.batch_length}, train ratio {config.train_ratio:g}, "
+                   f"{device}, {str(precision).removeprefix('torch.')}")
     if compile_reason != "set":
         logger.message(f"compile={config.compile} ({compile_reason})")
     if config.compile != "off":

@@ -195,6 +195,17 @@ def test_compiled_run_names_its_compile_cache(tmp_path, capsys, monkeypatch):
     assert provenance["compile_cache"] == str(tmp_path / "compile_cache")
 
 
+def test_start_banner_names_the_models_size_and_parameter_count(tmp_path, capsys):
+    """A suite's default size can be far larger than meant (bsuite's is 200m); the first line says which model runs."""
+    from agent.params import count
+
+    assert main([*CARTPOLE, *TINY, "--steps", "40", "--logdir", str(tmp_path)], agent_class=FakeAgent) == 0
+    total = count("1m", "vector:4", "discrete:2")["total"]  # CartPole: 4 observations, 2 actions
+    assert f"Agent: size 1m, {total / 1e6:.2f}M parameters, batch 4 x 16, train ratio 4, cpu, " in (
+        capsys.readouterr().err
+    )
+
+
 def test_auto_compile_resolves_from_the_runs_update_count(tmp_path, capsys, monkeypatch):
     """compile=auto (the default) hands the agent "off" for a short run and "update" once the run's planned
     updates reach agent.hardware.COMPILE_PAYS_OFF_UPDATES, and says which and why."""
