@@ -135,11 +135,14 @@ def paper_table(aggregates: pd.DataFrame) -> pd.DataFrame:
     return aggregates.merge(wanted, on=["benchmark", "quantity", "protocol", "metric"])
 
 
-def with_interval(frame: pd.DataFrame) -> pd.Series:
+def with_interval(frame: pd.DataFrame, all_tasks: int) -> pd.Series:
+    """`value [low, high]`, and how many of the benchmark's tasks it covers when not all of them: a mean
+    over fewer tasks is not comparable with the other columns (e.g. a ratio run on one gym task only)."""
     def text(row):
         if math.isnan(row.value):
             return "–"
-        return f"{row.value:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}]"
+        coverage = f" · {row.tasks} of {all_tasks} tasks" if row.tasks < all_tasks else ""
+        return f"{row.value:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}]{coverage}"
     return frame.apply(text, axis=1)
 
 
@@ -147,11 +150,12 @@ def markdown(aggregates: pd.DataFrame) -> str:
     """One section per benchmark: rows = quantity/protocol/metric, columns = method variants."""
     sections = []
     for benchmark, frame in aggregates.groupby("benchmark"):
-        frame = frame.assign(cell=with_interval(frame), row=frame.quantity + " · " + frame.protocol
-                             + " · " + frame.metric)
+        frame = frame.assign(cell=with_interval(frame, int(frame.tasks.max())),
+                             row=frame.quantity + " · " + frame.protocol + " · " + frame.metric)
         table = frame.pivot_table(index="row", columns="label", values="cell", aggfunc="first")
         sections.append(f"## {benchmark}\n\n{table.to_markdown()}\n")
-    header = "Point estimates with stratified-bootstrap 95 % intervals (rliable's method).\n\n"
+    header = ("Point estimates with stratified-bootstrap 95 % intervals (rliable's method); a cell over fewer "
+              "of the benchmark's tasks than the others says so (`· 1 of 2 tasks`).\n\n")
     return header + "\n".join(sections)
 
 

@@ -203,3 +203,22 @@ def test_a_short_run_with_no_episode_at_all_stays_unscored():
     run = Run(suite="gym", task="gym_CartPole-v1", method="m", seed=0, steps=np.array([]), scores=np.array([]),
               size="1m", train_ratio=32, budget=3000, source="ours")
     assert math.isnan(scoring.window_score(run, 0.025)) and math.isnan(scoring.final_bin(run, 30))
+
+
+def test_a_method_over_fewer_of_a_benchmarks_tasks_is_labelled_in_the_table():
+    """A train ratio run on one of two gym tasks gets a mean over that task only; the table says so,
+    and says nothing where a method covers every task."""
+    rows = []
+    for label, task_values in (("ratio 64", {"CartPole-v1": [100.0, 120.0]}),
+                               ("ratio 128", {"CartPole-v1": [200.0, 220.0], "IDP": [300.0, 320.0]})):
+        for task, values in task_values.items():
+            rows += [dict(benchmark="gym", label=label, method="m", size="1m", train_ratio=0, source="ours",
+                          protocol="window", quantity="return", task=task, seed=seed, value=value)
+                     for seed, value in enumerate(values)]
+    text = tables.markdown(tables.aggregate_table(pd.DataFrame(rows), reps=200))
+    lines = text.splitlines()
+    header = [cell.strip() for cell in next(line for line in lines if "ratio 64" in line).split("|")]
+    row = [cell.strip() for cell in next(line for line in lines if "window · mean" in line).split("|")]
+    ratio_64, ratio_128 = row[header.index("ratio 64")], row[header.index("ratio 128")]
+    assert ratio_128.startswith("260 [") and "tasks" not in ratio_128  # both tasks: mean of 210 and 310
+    assert ratio_64.startswith("110 [") and ratio_64.endswith("· 1 of 2 tasks")
