@@ -23,6 +23,9 @@ rule train:
         # nodes, load the graphs. An absolute path, as jobs on a cluster start elsewhere.
         compile_cache=os.path.abspath(f"{RESULTS}/compile_cache"),
     threads: train_resource("cpus")
+    # Longest runs first (thousands of replayed steps: agent steps x train ratio), so that no long run
+    # starts last and runs alone at the end while the other cores idle; random-policy runs (priority 0) after.
+    priority: lambda wildcards: int(grid_cell(wildcards)["steps"] * float(wildcards.train_ratio)) // 1000
     resources:
         runtime=train_resource("runtime"),
         mem_mb=train_resource("mem_mb"),

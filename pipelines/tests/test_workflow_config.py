@@ -12,7 +12,7 @@ from pipelines.plan import main as plan_main
 from pipelines.tests.conftest import REFERENCE
 from pipelines.tests.workflow_helpers import REPO, job_counts, snakemake
 
-CONFIGS = ["config.yaml", "paper.yaml", "scaling.yaml", "test.yaml"]
+CONFIGS = ["config.yaml", "paper.yaml", "scaling.yaml", "scaling_small.yaml", "test.yaml"]
 
 
 def merged_config(name: str) -> dict:
@@ -108,6 +108,28 @@ def test_overrides_reach_the_train_command_as_one_argument_each(tmp_path):
     assert len(commands) == 1
     arguments = shlex.split(commands[0].split("python -m training.train")[1].split(">")[0])
     assert arguments[-3:] == ["--set", "env_args={max_episode_steps: 50}", "batch_size=8"]
+
+
+def test_longest_training_runs_are_scheduled_first(tmp_path):
+    """Train jobs carry their replayed steps (agent steps x ratio) as priority, so a long run never starts
+    last and runs alone at the end; random-policy runs keep priority 0."""
+    local = tmp_path / "local.yaml"
+    local.write_text(yaml.safe_dump({"reference": {"local_dir": str(REFERENCE)},
+                                     "results_dir": str(tmp_path / "results"), "runs_dir": str(tmp_path / "runs")}))
+    result = snakemake("-n", "--configfile", str(local))
+    assert result.returncode == 0, result.stderr
+    priorities = {}  # run folder -> priority, from the dry run's job blocks
+    for block in result.stdout.split("rule ")[1:]:
+        outputs = [line.split("output: ")[1] for line in block.splitlines() if "output: " in line]
+        if not outputs:  # rule all
+            continue
+        output = outputs[0]
+        priority = [int(line.split()[-1]) for line in block.splitlines() if line.strip().startswith("priority:")]
+        priorities[output.removesuffix("/done.json")] = priority[0] if priority else 0
+    cartpole = tmp_path / "runs" / "gym" / "CartPole-v1"
+    assert priorities[f"{cartpole}/1m-ratio128/seed0"] == 3000 * 128 // 1000
+    assert (priorities[f"{cartpole}/1m-ratio128/seed1"] > priorities[f"{cartpole}/1m-ratio64/seed1"]
+            > priorities[f"{tmp_path}/runs/crafter/reward/1m-ratio32/seed0"] > priorities[f"{cartpole}/random/seed0"])
 
 
 def test_paper_grid_size():
