@@ -20,8 +20,10 @@ rule train:
         overrides=OVERRIDE_FLAGS,
         # torch.compile's cache (used with --set compile=...), shared by every run and job of the grid: only
         # the first run of each model shape compiles for minutes; the others, and requeued jobs on other
-        # nodes, load the graphs. An absolute path, as jobs on a cluster start elsewhere.
-        compile_cache=os.path.abspath(f"{RESULTS}/compile_cache"),
+        # nodes, load the graphs. An absolute path, as jobs on a cluster start elsewhere; beside runs_dir, not
+        # in results_dir, so that a config sharing the run folders with its own results_dir
+        # (config/scaling_small.yaml) leaves this param, and so the finished runs, as they are.
+        compile_cache=os.path.join(os.path.dirname(os.path.abspath(RUNS)), "compile_cache"),
     threads: train_resource("cpus")
     # Longest runs first (thousands of replayed steps: agent steps x train ratio), so that no long run
     # starts last and runs alone at the end while the other cores idle; random-policy runs (priority 0) after.

@@ -132,6 +132,21 @@ def test_longest_training_runs_are_scheduled_first(tmp_path):
             > priorities[f"{tmp_path}/runs/crafter/reward/1m-ratio32/seed0"] > priorities[f"{cartpole}/random/seed0"])
 
 
+def test_a_config_with_its_own_results_dir_shares_the_runs_compile_cache(tmp_path):
+    """Snakemake reruns a job whose params changed: the compile cache param must not follow results_dir, or
+    config/scaling_small.yaml (same runs, own results_dir) would retrain the default job's finished runs."""
+    caches = []
+    for results in ("results", "results/scaling_small"):
+        local = tmp_path / "local.yaml"
+        local.write_text(yaml.safe_dump({"reference": {"local_dir": str(REFERENCE)}, "runs_dir": str(tmp_path / "runs"),
+                                         "results_dir": str(tmp_path / results)}))
+        result = snakemake("-n", "-p", "--configfile", "config/test.yaml", str(local))
+        assert result.returncode == 0, result.stderr
+        caches += {line.split("TORCHINDUCTOR_CACHE_DIR:-")[1].split("}")[0]
+                   for line in result.stdout.splitlines() if "TORCHINDUCTOR_CACHE_DIR:-" in line}
+    assert caches == [str(tmp_path / "compile_cache")] * 2
+
+
 def test_paper_grid_size():
     # 26 + 57 Atari games x 5, 18 + 20 DMC tasks x 5, 30 DMLab levels x 5, Crafter x 5,
     # Minecraft x 20, 16 ProcGen games x 1, 468 bsuite settings x 1, CartPole x 5.

@@ -96,9 +96,9 @@ def test_train_aggregate_plot_report_on_test_config(tmp_path, reference_dir, mon
     done = sorted((tmp_path / "runs").glob("*/*/*-ratio*/seed*/done.json"))
     assert len(done) == 2
     assert len(list((tmp_path / "runs").glob("*/*/random/seed*/done.json"))) == 2  # config.yaml's random_policy
-    for marker in done:  # every run of the grid shares one torch.compile cache beside the results
+    for marker in done:  # every run of the grid shares one torch.compile cache beside the runs folder
         provenance = json.loads((marker.parent / "provenance.json").read_text())
-        assert provenance["compile_cache"] == str(tmp_path / "results" / "compile_cache")
+        assert provenance["compile_cache"] == str(tmp_path / "compile_cache")
     report = snakemake("--configfile", "config/test.yaml", local_settings(tmp_path),
                        "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
