@@ -27,7 +27,7 @@ rule train:
     threads: train_resource("cpus")
     # Longest runs first (thousands of replayed steps: agent steps x train ratio), so that no long run
     # starts last and runs alone at the end while the other cores idle; random-policy runs (priority 0) after.
-    priority: lambda wildcards: int(grid_cell(wildcards)["steps"] * float(wildcards.train_ratio)) // 1000
+    priority: lambda wildcards: int(grid_cell(wildcards)["steps"] * grid_cell(wildcards)["train_ratio"]) // 1000
     resources:
         runtime=train_resource("runtime"),
         mem_mb=train_resource("mem_mb"),
