@@ -19,6 +19,47 @@ ACHIEVEMENTS = (
 NUM_ACTIONS = 17
 
 
+class InsertionOrderedSet:
+    """The set operations crafter's World uses on a chunk's objects, iterated in insertion order."""
+
+    def __init__(self):
+        self.items = {}
+
+    def add(self, item):
+        self.items[item] = None
+
+    def remove(self, item):
+        del self.items[item]
+
+    def __contains__(self, item):
+        return item in self.items
+
+    def __iter__(self):
+        return iter(list(self.items))
+
+    def __len__(self):
+        return len(self.items)
+
+
+def keep_chunks_in_insertion_order(world):
+    """A seed alone does not make crafter reproducible: its World keeps each chunk's objects in a
+    set, hashed by memory address, and despawning picks the n-th creature of that set with the
+    world's random state, so which cow or zombie goes depends on where objects were allocated (two
+    runs with seed 0 part ways within a few hundred steps). The same choice from an insertion-ordered
+    set keeps crafter's dynamics and makes a seeded run repeat exactly. Crafter's files stay as
+    published: the world's reset is wrapped here, because each reset builds new chunk sets."""
+    import collections
+
+    reset = world.reset
+
+    def reset_with_ordered_chunks(seed=None):
+        reset(seed=seed)
+        world._chunks = collections.defaultdict(InsertionOrderedSet)
+
+    world.reset = reset_with_ordered_chunks
+    world._chunks = collections.defaultdict(InsertionOrderedSet)
+
+
 class Crafter(Env):
     def __init__(self, task: str = "reward", size: tuple = (64, 64), length: int = 10_000, seed: int = 0):
         import crafter
@@ -27,6 +68,7 @@ class Crafter(Env):
             raise ValueError(f"Unknown Crafter task {task!r}; valid: ['reward', 'noreward']")
         # Official runs pass seed=None (random worlds); we pass the run's seed for reproducibility.
         self.env = crafter.Env(size=tuple(size), reward=task == "reward", length=length, seed=seed)
+        keep_chunks_in_insertion_order(self.env._world)
         assert tuple(crafter.constants.achievements) == ACHIEVEMENTS, crafter.constants.achievements
         self.size = tuple(size)
         self.done = True
