@@ -4,6 +4,8 @@ Death ends the episode as terminal; crafter's 10,000-step limit ends it as is_la
 `log/reward` is crafter's reward also for `noreward`, and `log/achievement_<name>` the
 running count of each of the 22 achievements, so its value at is_last is the episode's count.
 """
+import collections
+
 import numpy as np
 
 from envs.base import Env, step_spaces
@@ -34,8 +36,8 @@ class InsertionOrderedSet:
     def __contains__(self, item):
         return item in self.items
 
-    def __iter__(self):
-        return iter(list(self.items))
+    def __iter__(self):  # like a set, mutation while iterating raises; crafter copies to a list first
+        return iter(self.items)
 
     def __len__(self):
         return len(self.items)
@@ -48,8 +50,6 @@ def keep_chunks_in_insertion_order(world):
     runs with seed 0 part ways within a few hundred steps). The same choice from an insertion-ordered
     set keeps crafter's dynamics and makes a seeded run repeat exactly. Crafter's files stay as
     published: the world's reset is wrapped here, because each reset builds new chunk sets."""
-    import collections
-
     reset = world.reset
 
     def reset_with_ordered_chunks(seed=None):

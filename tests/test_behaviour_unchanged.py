@@ -91,10 +91,10 @@ def record(checkout: Path) -> dict:
 @pytest.fixture(scope="module")
 def recorded() -> dict:
     records = json.loads(RECORD.read_text())["records"]
-    for record in records:
-        if record["machine"] == machine():
-            return record
-    pytest.skip(f"behaviour.json has records for {[record['machine'] for record in records]}, not for this "
+    for entry in records:
+        if entry["machine"] == machine():
+            return entry
+    pytest.skip(f"behaviour.json has records for {[entry['machine'] for entry in records]}, not for this "
                 f"{machine()}: float results differ between CPUs. Add one with the command in this file's docstring.")
 
 
