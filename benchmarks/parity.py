@@ -76,7 +76,7 @@ def our_command(settings: Settings, seed: int, logdir: Path, impl: str) -> list[
             "--envs", str(s.envs), "--size", s.size, "--device", "cpu",
             "--set", "threads=1", "precision=float32", "save_every=0", f"batch_size={s.batch_size}",
             f"batch_length={s.batch_length}", f"train_fill={s.batch_size * s.batch_length}", f"lr={s.lr:g}",
-            f"warmup={s.warmup}", f"twohot_mean={mean_order}"]  # fmt: skip
+            f"warmup={s.warmup}", f"twohot_mean={mean_order}", "log_every=30"]  # fmt: skip
 
 
 def official_command(settings: Settings, seed: int, logdir: Path, impl: str, official: Path, python: str):
@@ -84,8 +84,8 @@ def official_command(settings: Settings, seed: int, logdir: Path, impl: str, off
     config, prefix = OFFICIAL_SUITE[s.suite]
     launcher = Path(__file__).with_name("official_launcher.py")
     # The official loop trains once the replay holds batch_size x batch_length steps, as ours
-    # does with train_fill set to that product. Its train metrics every 30 s instead of 120 s, so that
-    # short runs have metrics in their final window.
+    # does with train_fill set to that product. Both codes write train metrics every 30 s instead of 120 s,
+    # so that short runs have metrics in their final window and the two metric curves have the same grain.
     return [python, str(launcher), "--official", str(official),
             "--twohot-mean", "mirrored" if impl == "official-mirrored-mean" else "official",
             *(["--blank-log-image"] if s.suite == "dmc_proprio" else []), "--",
@@ -221,22 +221,46 @@ def run_summary(run: Run, folder: Path, window: float) -> dict:
             "wall_seconds": finished.get("wall_seconds"), "command": finished.get("command")}  # fmt: skip
 
 
-def final_metrics(folder: Path, impl: str, start: float) -> dict:
-    """Mean of each METRICS value over the metrics.jsonl lines logged at step >= start."""
-    sums, counts = {}, {}
+def metric_lines(folder: Path, impl: str):
+    """(step, {our METRICS name: value}) for each line of a run's metrics.jsonl that has any of them."""
     path = folder / "metrics.jsonl"
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("step", -1) < start:
-            continue
+        values = {}
         for ours, official in METRICS.items():
             value = record.get(official if impl.startswith("official") else ours)
             if isinstance(value, (int, float)) and np.isfinite(value):
-                sums[ours], counts[ours] = sums.get(ours, 0.0) + value, counts.get(ours, 0) + 1
+                values[ours] = float(value)
+        if values and isinstance(record.get("step"), (int, float)):
+            yield float(record["step"]), values
+
+
+def final_metrics(folder: Path, impl: str, start: float) -> dict:
+    """Mean of each METRICS value over the metrics.jsonl lines logged at step >= start."""
+    sums, counts = {}, {}
+    for step, values in metric_lines(folder, impl):
+        if step < start:
+            continue
+        for key, value in values.items():
+            sums[key], counts[key] = sums.get(key, 0.0) + value, counts.get(key, 0) + 1
     return {key: sums[key] / counts[key] for key in sums}
+
+
+def metric_curves(folder: Path, impl: str, settings: Settings, bins: int) -> dict[str, np.ndarray]:
+    """Each METRICS value binned over the steps like the score curves: key -> (bins,), NaN where a bin
+    has no metrics line. Where the two codes' curves part, these show which quantity parts first."""
+    lines = list(metric_lines(folder, impl))
+    curves = {}
+    for key in METRICS:
+        points = np.array([(step, values[key]) for step, values in lines if key in values])  # (lines, 2)
+        if len(points):
+            run = Run(suite=settings.suite, task=settings.task, method=impl, seed=0, source=impl,
+                      steps=points[:, 0], scores=points[:, 1], budget=float(settings.steps))  # fmt: skip
+            curves[key] = binned_curve(run, bins)[1]
+    return curves
 
 
 def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None):
@@ -261,6 +285,12 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
         data["implementations"][impl]["final_metrics"] = {
             key: float(np.mean([seed[key] for seed in per_seed if key in seed]))
             for key in METRICS if any(key in seed for seed in per_seed)}  # fmt: skip
+        per_seed = [metric_curves(out / f"{impl}-{run.seed}", impl, settings, bins) for run in impl_runs]
+        with warnings.catch_warnings():  # a bin without a metrics line in any seed stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            data["implementations"][impl]["metric_curves"] = {
+                key: np.nanmean(np.stack([seed[key] for seed in per_seed if key in seed]), 0).tolist()
+                for key in METRICS if any(key in seed for seed in per_seed)}  # fmt: skip
     for impl in runs:
         if impl != "official" and "official" in runs:
             data["verdicts"][f"{impl} vs official"] = verdict(finals[impl], finals["official"], curves[impl],
@@ -269,6 +299,7 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
     results.with_suffix(".json").write_text(json.dumps(data, indent=1, allow_nan=True))
     results.with_suffix(".md").write_text(markdown(data))
     figure(data, results)
+    metrics_figure(data, results)
     print(markdown(data))
 
 
@@ -326,6 +357,39 @@ def figure(data: dict, results: Path):
     axis.set(xlabel="env steps", ylabel="episode score", title=f"{s['suite']} {s['task']}, ratio {s['train_ratio']:g}")
     axis.legend(fontsize=8)
     save(figure, results.parent, results.name)
+
+
+FIGURE_METRICS = ("loss/rew", "loss/con", "loss/dyn", "loss/value", "ret", "adv_std", "policy_entropy",
+                  "opt/grad_norm")  # fmt: skip
+
+
+def metrics_figure(data: dict, results: Path):
+    """<results>_metrics.png: train metrics over the steps, mean over each code's seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipelines.plots import save
+
+    entries = data["implementations"].values()
+    keys = [key for key in FIGURE_METRICS if any(key in entry.get("metric_curves", {}) for entry in entries)]
+    if not keys:
+        return
+    columns = 4
+    figure, axes = plt.subplots((len(keys) + columns - 1) // columns, columns, figsize=(12, 5), squeeze=False)
+    for axis, key in zip(axes.flat, keys):
+        for index, (impl, entry) in enumerate(data["implementations"].items()):
+            if key in entry.get("metric_curves", {}):
+                xs, ys = np.array(entry["x"]), np.array(entry["metric_curves"][key], dtype=float)
+                logged = np.isfinite(ys)  # bins without a metrics line are bridged, not left as gaps
+                axis.plot(xs[logged], ys[logged], color=f"C{index}", lw=1.5, marker=".",
+                          label=f"{impl} ({len(entry['runs'])} seeds)")  # fmt: skip
+        axis.set(title=key, xlabel="env steps")
+    for axis in axes.flat[len(keys):]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    save(figure, results.parent, results.name + "_metrics")
 
 
 def settings_from(args) -> Settings:

@@ -69,7 +69,7 @@ def test_report_writes_curves_verdict_and_figure(tmp_path):
             write_run(folder, list(zip(steps.tolist(), scores.tolist())))
             key = "train/loss/rew" if impl == "official" else "loss/rew"  # each code's own metric names
             folder.joinpath("metrics.jsonl").write_text(
-                "".join(json.dumps({"step": step, key: 1.0 if step < 2400 else 0.5}) + "\n"
+                "".join(json.dumps({"step": step, key: 1.0 + seed if step < 2400 else 0.5}) + "\n"
                         for step in range(100, 3001, 100)))
     write_run(tmp_path / "runs" / "notes-0", [(1, 1.0)])  # not an implementation: ignored
     parity.report(tmp_path / "runs", tmp_path / "out" / "parity_cartpole", SETTINGS, bins=10, window=0.2,
@@ -85,9 +85,15 @@ def test_report_writes_curves_verdict_and_figure(tmp_path):
     # Only lines of the final window (step >= 2400) count: 0.5 on both sides.
     assert data["implementations"]["official"]["final_metrics"] == {"loss/rew": 0.5}
     assert data["implementations"]["ours"]["final_metrics"] == {"loss/rew": 0.5}
+    # Metric curves: binned like the scores (300 steps a bin here), then averaged over the seeds.
+    for impl in ("ours", "official"):
+        curve = data["implementations"][impl]["metric_curves"]["loss/rew"]
+        assert len(curve) == 10 and curve[0] == 2.0 and curve[-1] == 0.5  # seeds 0-2 log 1-3 early
+        assert curve[7] == (2 * 2.0 + 0.5) / 3  # steps 2200, 2300 (before the change) and 2400 (after)
     text = (tmp_path / "out" / "parity_cartpole.md").read_text()
     assert "| ours vs official |" in text and "Random policy: 22.00" in text
     assert (tmp_path / "out" / "parity_cartpole.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "parity_cartpole_metrics.png").stat().st_size > 1000
 
 
 def test_both_commands_carry_the_same_settings(tmp_path):
@@ -95,12 +101,13 @@ def test_both_commands_carry_the_same_settings(tmp_path):
     official = parity.official_command(SETTINGS, 2, tmp_path / "official-2", "official", Path("/official"), "py")
     joined = " ".join(ours)
     for text in ("--steps 3000", "--train-ratio 128", "--seed 2", "batch_size=8", "batch_length=32",
-                 "train_fill=256", "lr=0.0001", "warmup=0", "precision=float32", "twohot_mean=mirrored"):
+                 "train_fill=256", "lr=0.0001", "warmup=0", "precision=float32", "twohot_mean=mirrored",
+                 "log_every=30"):
         assert text in joined, text
     joined = " ".join(official)
     for text in ("--run.steps 3000", "--run.train_ratio 128", "--seed 2", "--batch_size 8", "--batch_length 32",
                  "--agent.opt.lr 0.0001", "--agent.opt.warmup 0", "--jax.compute_dtype float32",
-                 "--task gym_CartPole-v1", "size1m", "--twohot-mean official"):
+                 "--task gym_CartPole-v1", "size1m", "--twohot-mean official", "--run.log_every 30"):
         assert text in joined, text
     assert "twohot_mean=official" in " ".join(parity.our_command(SETTINGS, 0, tmp_path, "ours-official-mean"))
 
