@@ -221,9 +221,9 @@ def run_summary(run: Run, folder: Path, window: float) -> dict:
             "wall_seconds": finished.get("wall_seconds"), "command": finished.get("command")}  # fmt: skip
 
 
-def metric_lines(folder: Path, impl: str):
+def metric_lines(folder: Path, impl: str) -> list[tuple[float, dict]]:
     """(step, {our METRICS name: value}) for each line of a run's metrics.jsonl that has any of them."""
-    path = folder / "metrics.jsonl"
+    path, lines = folder / "metrics.jsonl", []
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             record = json.loads(line)
@@ -235,13 +235,14 @@ def metric_lines(folder: Path, impl: str):
             if isinstance(value, (int, float)) and np.isfinite(value):
                 values[ours] = float(value)
         if values and isinstance(record.get("step"), (int, float)):
-            yield float(record["step"]), values
+            lines.append((float(record["step"]), values))
+    return lines
 
 
-def final_metrics(folder: Path, impl: str, start: float) -> dict:
-    """Mean of each METRICS value over the metrics.jsonl lines logged at step >= start."""
+def final_metrics(lines: list[tuple[float, dict]], start: float) -> dict:
+    """Mean of each METRICS value over the `metric_lines` logged at step >= start."""
     sums, counts = {}, {}
-    for step, values in metric_lines(folder, impl):
+    for step, values in lines:
         if step < start:
             continue
         for key, value in values.items():
@@ -249,10 +250,9 @@ def final_metrics(folder: Path, impl: str, start: float) -> dict:
     return {key: sums[key] / counts[key] for key in sums}
 
 
-def metric_curves(folder: Path, impl: str, settings: Settings, bins: int) -> dict[str, np.ndarray]:
-    """Each METRICS value binned over the steps like the score curves: key -> (bins,), NaN where a bin
-    has no metrics line. Where the two codes' curves part, these show which quantity parts first."""
-    lines = list(metric_lines(folder, impl))
+def metric_curves(lines: list[tuple[float, dict]], impl: str, settings: Settings, bins: int) -> dict:
+    """Each METRICS value of `metric_lines` binned over the steps like the score curves: key -> (bins,),
+    NaN where a bin has no line. Where the two codes' curves part, these show which quantity parts first."""
     curves = {}
     for key in METRICS:
         points = np.array([(step, values[key]) for step, values in lines if key in values])  # (lines, 2)
@@ -281,11 +281,12 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
             "runs": [run_summary(run, out / f"{impl}-{run.seed}", window) for run in impl_runs]}  # fmt: skip
     start = settings.steps * (1 - window)
     for impl, impl_runs in runs.items():
-        per_seed = [final_metrics(out / f"{impl}-{run.seed}", impl, start) for run in impl_runs]
+        lines = [metric_lines(out / f"{impl}-{run.seed}", impl) for run in impl_runs]  # one list per seed
+        per_seed = [final_metrics(seed_lines, start) for seed_lines in lines]
         data["implementations"][impl]["final_metrics"] = {
             key: float(np.mean([seed[key] for seed in per_seed if key in seed]))
             for key in METRICS if any(key in seed for seed in per_seed)}  # fmt: skip
-        per_seed = [metric_curves(out / f"{impl}-{run.seed}", impl, settings, bins) for run in impl_runs]
+        per_seed = [metric_curves(seed_lines, impl, settings, bins) for seed_lines in lines]
         with warnings.catch_warnings():  # a bin without a metrics line in any seed stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             data["implementations"][impl]["metric_curves"] = {
