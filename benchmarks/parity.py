@@ -177,19 +177,26 @@ def fraction_inside(mean_curve: np.ndarray, seed_curves: np.ndarray) -> float:
 
 
 INSIDE = 0.8  # a curve "lies inside" the other's seed spread in at least this share of bins
+MIN_SEEDS = 2  # per implementation, for an interval and a seed range
 
 
 def verdict(final_a: np.ndarray, final_b: np.ndarray, curves_a: np.ndarray, curves_b: np.ndarray,
             reps: int = 10_000, seed: int = 0) -> dict:
     """a vs b: the difference of final-window means with a 95 % interval, and whether each
-    mean curve lies inside the other's seed spread (`INSIDE` of the bins or more)."""
+    mean curve lies inside the other's seed spread (`INSIDE` of the bins or more). With one seed
+    on a side there is no spread to resample or lie inside: only the difference, `consistent` None."""
+    if min(len(final_a), len(final_b)) < MIN_SEEDS:
+        return {"difference": float(final_a.mean() - final_b.mean()), "ci_low": float("nan"), "ci_high": float("nan"),
+                "interval_contains_zero": None, "a_inside_b": float("nan"), "b_inside_a": float("nan"),
+                "consistent": None, "seeds": [len(final_a), len(final_b)]}  # fmt: skip
     rng = np.random.default_rng(seed)
     difference, low, high = difference_interval(final_a, final_b, reps, rng)
     a_in_b = fraction_inside(np.nanmean(curves_a, 0), curves_b)
     b_in_a = fraction_inside(np.nanmean(curves_b, 0), curves_a)
     return {"difference": difference, "ci_low": low, "ci_high": high, "interval_contains_zero": low <= 0 <= high,
             "a_inside_b": a_in_b, "b_inside_a": b_in_a,
-            "consistent": bool(low <= 0 <= high and a_in_b >= INSIDE and b_in_a >= INSIDE)}  # fmt: skip
+            "consistent": bool(low <= 0 <= high and a_in_b >= INSIDE and b_in_a >= INSIDE),
+            "seeds": [len(final_a), len(final_b)]}  # fmt: skip
 
 
 # --- Report ---
@@ -322,6 +329,11 @@ def markdown(data: dict) -> str:
         lines += ["", "| comparison | difference of final-window means [95 % CI] | a inside b's seed range | "
                   "b inside a's | consistent |", "|---|---|---:|---:|---|"]  # fmt: skip
         for name, v in data["verdicts"].items():
+            if v["consistent"] is None:
+                seeds = " + ".join(map(str, v["seeds"]))
+                lines.append(f"| {name} | {v['difference']:+.2f} [no interval: {seeds} seeds, needs {MIN_SEEDS}+ "
+                             f"per implementation] | – | – | n/a |")
+                continue
             lines.append(f"| {name} | {v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] | "
                          f"{v['a_inside_b']:.0%} | {v['b_inside_a']:.0%} | {'yes' if v['consistent'] else 'no'} |")
     impls = list(data["implementations"])

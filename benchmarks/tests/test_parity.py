@@ -35,6 +35,18 @@ def test_a_clearly_worse_implementation_is_flagged():
     assert result["a_inside_b"] < parity.INSIDE  # the weak curve leaves the strong seeds' range
 
 
+def test_one_seed_a_side_gives_no_verdict_only_the_difference():
+    rng = np.random.default_rng(0)
+    a, b = learning_curves(rng, 1, 10, 400, 30), learning_curves(rng, 3, 10, 400, 30)
+    result = parity.verdict(a[:, -1], b[:, -1], a, b)
+    assert result["consistent"] is None and result["interval_contains_zero"] is None
+    assert np.isnan(result["ci_low"]) and np.isnan(result["a_inside_b"]) and result["seeds"] == [1, 3]
+    assert result["difference"] == pytest.approx(a[0, -1] - b[:, -1].mean())
+    table = parity.markdown({"settings": vars(SETTINGS), "window_fraction": 0.2,
+                             "random_policy": None, "implementations": {}, "verdicts": {"ours vs official": result}})
+    assert "no interval: 1 + 3 seeds, needs 2+ per implementation" in table and "| n/a |" in table
+
+
 def test_bootstrap_band_holds_the_mean_and_narrows_with_less_spread():
     rng = np.random.default_rng(1)
     wide, narrow = learning_curves(rng, 8, 6, 300, 50), learning_curves(rng, 8, 6, 300, 5)
