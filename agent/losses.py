@@ -95,6 +95,7 @@ def actor_loss(agent, imag: dict, update_normalizer: bool):
     metrics = {
         "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
         "ret": normalised.mean(), "ret_rate": (normalised.abs() >= 1).float().mean(), "retnorm/scale": scale,
+        "ret_min": normalised.min(), "ret_max": normalised.max(),  # over all N x H returns, past episode ends too
     }
     return loss, metrics
 

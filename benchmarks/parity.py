@@ -47,7 +47,8 @@ OFFICIAL_SUITE = {"gym": (None, "gym_"), "bsuite": ("bsuite", "bsuite_"), "dmc_p
 METRICS = {"loss/rew": "train/loss/rew", "loss/con": "train/loss/con", "loss/dyn": "train/loss/dyn",
            "loss/rep": "train/loss/rep", "loss/value": "train/loss/value", "loss/repval": "train/loss/repval",
            "loss/policy": "train/loss/policy", "adv_std": "train/adv_std", "adv_mag": "train/adv_mag",
-           "ret": "train/ret", "policy_entropy": "train/ent/action", "dyn_ent": "train/dyn_ent",
+           "ret": "train/ret", "ret_min": "train/ret_min", "ret_max": "train/ret_max", "value": "train/val",
+           "reward_pred": "train/rew", "policy_entropy": "train/ent/action", "dyn_ent": "train/dyn_ent",
            "rep_ent": "train/rep_ent", "opt/grad_norm": "train/opt/grad_norm"}  # fmt: skip
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}  # fmt: skip

@@ -39,6 +39,8 @@ WALL_CLOCK = ("fps/", "usage/", "time/")
 # Logged metrics whose definition changed after the record, on purpose: `ret` and `ret_rate` are now
 # (return - P5) / scale as in the official code (benchmarks/parity.py compares them side by side).
 REDEFINED = ("ret", "ret_rate")
+# Logged metrics added after the record (the official code logs them too): left out of the comparison.
+ADDED = ("ret_min", "ret_max")
 
 
 def machine() -> dict:
@@ -63,7 +65,8 @@ def run(name: str, logdir: Path, checkout: Path = REPO) -> dict:
                MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
     result = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = [{key: value for key, value in line.items() if not key.startswith(WALL_CLOCK) and key not in REDEFINED}
+    metrics = [{key: value for key, value in line.items()
+                if not key.startswith(WALL_CLOCK) and key not in REDEFINED + ADDED}
                for line in read_lines(logdir / "metrics.jsonl")]
     done = json.loads((logdir / "done.json").read_text())
     done.pop("wall_seconds")
