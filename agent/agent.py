@@ -235,16 +235,20 @@ class Agent:
                        "dyn/stoch": latents["stoch"].argmax(-1).to(torch.uint8)}
         return UpdateOutputs(metrics, latents)
 
+    def split_context(self, data: dict):
+        """A (B, T+1) batch whose step 0 is the replay context -> (the context step's stored latent,
+        previous actions (B, T, A) = the actions of steps 0..T-1, observations (B, T, ...) of steps 1..T)."""
+        state = dict(deter=data["dyn/deter"][:, 0].float(),
+                     stoch=F.one_hot(data["dyn/stoch"][:, 0].long(), self.config.classes).float())
+        prev_actions = self.action_vector({k: data[k][:, :-1] for k in self.act_space})
+        obs = {k: data[k][:, 1:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}
+        return state, prev_actions, obs
+
     def loss(self, data: dict, update_normalizer: bool = False):
         """The total loss of one batch (spec 3.7): the parts of agent/losses.py, scaled and summed.
         data: tensors (B, T+1, ...) whose step 0 is the replay context."""
         cfg = self.config
-        # Start from the stored latent of the context step; previous actions are steps 0..T-1.
-        state = dict(deter=data["dyn/deter"][:, 0].float(),
-                     stoch=F.one_hot(data["dyn/stoch"][:, 0].long(), cfg.classes).float())
-        prev_actions = self.action_vector({k: data[k][:, :-1] for k in self.act_space})  # (B, T, A)
-        obs = {k: data[k][:, 1:] for k in list(self.obs_space) + list(STEP_KEYS) if k in data}  # (B, T, ...)
-
+        state, prev_actions, obs = self.split_context(data)
         losses, metrics, post, feat = world_model_loss(self, obs, state, prev_actions)
         imag = imagine(self, post)
         losses["policy"], actor_metrics = actor_loss(self, imag, update_normalizer)

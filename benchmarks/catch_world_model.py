@@ -23,9 +23,9 @@ import torch
 import envs
 from agent.distributions import symexp
 from agent.losses import world_model_loss
-from training.checkpoint import Checkpoints
 from training.eval import load_agent, load_run_config
 from training.replay import Replay
+from training.train import agent_spaces
 
 ROWS, COLUMNS = 10, 5  # catch/0 (bsuite.environments.catch defaults)
 
@@ -46,22 +46,15 @@ def probe(logdir: Path, batches: int, seed: int) -> dict:
     config = load_run_config(logdir, device="cpu")
     if (config.suite, config.task) != ("bsuite", "catch/0"):
         raise SystemExit(f"{logdir} is a {config.suite} {config.task} run; this probe reads catch/0 boards.")
-    env = envs.make(config.suite, config.task, seed)
-    obs_space = {key: space for key, space in env.obs_space.items() if not key.startswith("log/")}
-    act_space = {key: space for key, space in env.act_space.items() if key != "reset"}
-    agent, step = load_agent(logdir, config, obs_space, act_space)
-    state, _ = Checkpoints(logdir / "checkpoints").load_latest()
+    agent, state = load_agent(logdir, config, *agent_spaces(envs.make(config.suite, config.task, seed)))
     replay = Replay(10**9, config.batch_length + config.replay_context, config.replay_chunksize, online=False,
                     seed=seed)  # fmt: skip
     replay.load(logdir / "replay", state["replay"]["chunks"])
+    torch.manual_seed(seed)  # the posterior samples its latents: the same seed gives the same numbers
     predicted, rewards, ball, paddle, reward_loss = [], [], [], [], []
     with torch.no_grad():
         for _ in range(batches):
-            data = agent.to_torch(replay.sample(config.batch_size))  # (B, 1 + T, ...)
-            start = dict(deter=data["dyn/deter"][:, 0].float(),
-                         stoch=torch.nn.functional.one_hot(data["dyn/stoch"][:, 0].long(), config.classes).float())
-            prev_actions = agent.action_vector({key: data[key][:, :-1] for key in agent.act_space})
-            obs = {key: value[:, 1:] for key, value in data.items()}
+            start, prev_actions, obs = agent.split_context(agent.to_torch(replay.sample(config.batch_size)))
             losses, _, post, feat = world_model_loss(agent, obs, start, prev_actions)
             terminal = obs["is_terminal"].bool()
             predicted.append(agent.twohot(agent.reward(feat)).mean()[terminal])
@@ -72,7 +65,7 @@ def probe(logdir: Path, batches: int, seed: int) -> dict:
             ball.append(hits[0])
             paddle.append(hits[1])
     predicted, rewards = torch.cat(predicted).numpy(), torch.cat(rewards).numpy()
-    result = {"step": step, "reward_loss": float(torch.stack(reward_loss).mean()),
+    result = {"step": state["counters"]["step"], "reward_loss": float(torch.stack(reward_loss).mean()),
               "ball_column": float(np.concatenate(ball).mean()), "paddle_column": float(np.concatenate(paddle).mean())}
     for name, sign in (("catch", 1.0), ("miss", -1.0)):
         chosen = predicted[rewards == sign]
@@ -91,10 +84,9 @@ def main(argv=None):
     print("run | step | reward loss | predicted reward at a catch | at a miss | decoder column right: ball | paddle")
     for logdir in args.logdir:
         r = probe(logdir, args.batches, args.seed)
-        catch, miss = r["catch"], r["miss"]
-        print(f"{logdir} | {r['step']} | {r['reward_loss']:.3f} | "
-              f"{catch['predicted_mean']:+.2f} ± {catch['predicted_std']:.2f} ({catch['steps']}) | "
-              f"{miss['predicted_mean']:+.2f} ± {miss['predicted_std']:.2f} ({miss['steps']}) | "
+        outcomes = [f"{o['predicted_mean']:+.2f} ± {o['predicted_std']:.2f} ({o['steps']})" if o["steps"] else "– (0)"
+                    for o in (r["catch"], r["miss"])]
+        print(f"{logdir} | {r['step']} | {r['reward_loss']:.3f} | {' | '.join(outcomes)} | "
               f"{r['ball_column']:.2f} | {r['paddle_column']:.2f}")
 
 

@@ -70,7 +70,7 @@ def load_run_config(logdir: Path, device: str | None):
 
 
 def load_agent(logdir: Path, config, obs_space: dict, act_space: dict):
-    """(agent with the newest checkpoint's weights, that checkpoint's agent step)."""
+    """(agent with the newest checkpoint's weights, that checkpoint's whole state: counters, replay manifest, ...)."""
     from agent.agent import Agent
 
     state, path = Checkpoints(logdir / "checkpoints").load_latest()
@@ -84,7 +84,7 @@ def load_agent(logdir: Path, config, obs_space: dict, act_space: dict):
         first_lines = " ".join(line.strip() for line in str(error).strip().splitlines()[:2])  # torch lists them all
         raise EvalError(f"{path} does not fit the config in {logdir / 'config.yaml'} (was it copied from a run "
                         f"with another size or task?): {first_lines}") from None
-    return agent, state["counters"]["step"]
+    return agent, state
 
 
 def write_video(path: Path, frames: list) -> Path:
@@ -117,7 +117,8 @@ def evaluate(logdir: Path, episodes: int, video_episodes: int, device: str | Non
         if video_episodes and "image" not in obs_space:
             raise EvalError(f"--video needs an image observation; {config.suite} {config.task} observes "
                             f"{', '.join(key for key in obs_space if key not in step_spaces())}.")
-        agent, step = load_agent(logdir, config, obs_space, act_space)
+        agent, state = load_agent(logdir, config, obs_space, act_space)
+        step = state["counters"]["step"]
         torch.manual_seed(seed)
         driver = Driver(batch_env, agent)
         results, frames = [], []
