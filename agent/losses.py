@@ -96,8 +96,30 @@ def actor_loss(agent, imag: dict, update_normalizer: bool):
         "adv": advantage.mean(), "adv_std": advantage.std(), "adv_mag": advantage.abs().mean(),
         "ret": normalised.mean(), "ret_rate": (normalised.abs() >= 1).float().mean(), "retnorm/scale": scale,
         "ret_min": normalised.min(), "ret_max": normalised.max(),  # over all N x H returns, past episode ends too
+        # Weighted as the losses weight them (cumulative continuation), so steps past an imagined episode
+        # end, most of a short episode's rollout, hardly count; the official code gets them from
+        # benchmarks/official_launcher.py.
+        "adv_mag_live": live_mean(advantage.abs(), imag["weight"]),
+        "policy_entropy_live": live_mean(entropy, imag["weight"]),
+        **past_end_metrics(imag["reward"], imag["cont"], imag["weight"]),
     }
     return loss, metrics
+
+
+def live_mean(values, weight):
+    """Mean of (N, H) values weighted by the (N, H) continuation weight."""
+    return (weight * values).sum() / weight.sum().clamp(min=1e-8)
+
+
+def past_end_metrics(reward, cont, weight):
+    """The imagined reward and continuation at steps s_t, t >= 1, whose predecessor lies past an imagined
+    episode end (its weight, the cumulative continuation, below 0.5): states no training sequence
+    covers, as a replayed episode end is followed by a reset. reward, cont: (N, H+1); weight: (N, H)."""
+    past = (weight < 0.5).float()
+    count = past.sum().clamp(min=1.0)
+    magnitude = reward[:, 1:].abs()
+    return {"past_end/frac": past.mean(), "past_end/reward_mag": (past * magnitude).sum() / count,
+            "past_end/reward_max": (past * magnitude).max(), "past_end/cont": (past * cont[:, 1:]).sum() / count}
 
 
 def critic_loss(agent, imag: dict):

@@ -23,6 +23,14 @@ episode videos), about 24 ms per step with software EGL on one core, 6 minutes p
 This flag makes that log-only image black without rendering; what the agent observes and learns
 from is unchanged.
 
+Metrics only, always: the official `imag_loss` (dreamerv3/agent.py) is wrapped to log two more
+metrics beside its own, weighted as its losses weight the imagined steps (cumulative continuation):
+`adv_mag_live` (|advantage|) and `ent_live/<action key>` (policy entropy); its own `adv_mag` and
+`ent/...` average over every imagined step, also those past an imagined episode end. And four about
+those steps (`past_end/...`: their share, the imagined reward's mean and largest magnitude there, the
+mean continuation there). What it computes and trains is unchanged. Our agent logs the same
+(agent/losses.py actor_loss).
+
 `--twohot-mean mirrored` replaces only the official two-hot mean (`TwoHot.pred` in
 embodied/jax/outs.py) by the order of operations of our agent (mirrored probabilities
 subtracted first, then one product with the bins); the default `official` leaves it as it is.
@@ -113,6 +121,37 @@ def use_mirrored_twohot_mean():
     outs.TwoHot.pred = pred
 
 
+def add_live_metrics():
+    """Wraps the official imag_loss: its losses and outputs as they are, two metrics more (see above)."""
+    import jax.numpy as jnp
+    from dreamerv3 import agent as official_agent
+
+    imag_loss = official_agent.imag_loss
+
+    def with_live_metrics(act, rew, con, policy, value, slowvalue, retnorm, valnorm, advnorm, update, **kwargs):
+        losses, outs, metrics = imag_loss(act, rew, con, policy, value, slowvalue, retnorm, valnorm, advnorm,
+                                          update, **kwargs)
+        disc = 1 if kwargs.get("contdisc", True) else 1 - 1 / kwargs.get("horizon", 333)
+        weight = (jnp.cumprod(disc * con, 1) / disc)[:, :-1]  # (N, H), as imag_loss weighs its losses
+        live_mean = lambda x: (weight * x).sum() / jnp.maximum(weight.sum(), 1e-8)  # noqa: E731
+        voffset, vscale = valnorm.stats()
+        tarval = (slowvalue if kwargs.get("slowtar", True) else value).pred() * vscale + voffset
+        _, rscale = retnorm.stats()  # already updated by imag_loss with this batch's returns
+        metrics["adv_mag_live"] = live_mean(jnp.abs(outs["ret"] - tarval[:, :-1]) / rscale)
+        for key, dist in policy.items():
+            metrics[f"ent_live/{key}"] = live_mean(dist.entropy()[:, :-1])
+        # As agent/losses.py past_end_metrics: steps whose predecessor lies past an imagined episode end.
+        past = (weight < 0.5).astype(jnp.float32)
+        count = jnp.maximum(past.sum(), 1.0)
+        magnitude = jnp.abs(rew[:, 1:])
+        metrics.update({"past_end/frac": past.mean(), "past_end/reward_mag": (past * magnitude).sum() / count,
+                        "past_end/reward_max": (past * magnitude).max(),
+                        "past_end/cont": (past * con[:, 1:]).sum() / count})
+        return losses, outs, metrics
+
+    official_agent.imag_loss = with_live_metrics
+
+
 def blank_log_image():
     """The DMC adapter's log-only camera image, when the agent is not given images, becomes black."""
     import numpy as np
@@ -147,6 +186,7 @@ def main():
     from dreamerv3 import main as official_main  # importing it sets up its own sys.path
 
     add_missing_pieces()
+    add_live_metrics()
     if args.twohot_mean == "mirrored":
         use_mirrored_twohot_mean()
     if args.blank_log_image:

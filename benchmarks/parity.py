@@ -49,7 +49,10 @@ METRICS = {"loss/rew": "train/loss/rew", "loss/con": "train/loss/con", "loss/dyn
            "loss/policy": "train/loss/policy", "adv_std": "train/adv_std", "adv_mag": "train/adv_mag",
            "ret": "train/ret", "ret_min": "train/ret_min", "ret_max": "train/ret_max", "value": "train/val",
            "reward_pred": "train/rew", "policy_entropy": "train/ent/action", "dyn_ent": "train/dyn_ent",
-           "rep_ent": "train/rep_ent", "opt/grad_norm": "train/opt/grad_norm"}  # fmt: skip
+           "rep_ent": "train/rep_ent", "opt/grad_norm": "train/opt/grad_norm", "adv_mag_live": "train/adv_mag_live",
+           "policy_entropy_live": "train/ent_live/action", "past_end/frac": "train/past_end/frac",
+           "past_end/reward_mag": "train/past_end/reward_mag", "past_end/reward_max": "train/past_end/reward_max",
+           "past_end/cont": "train/past_end/cont"}  # fmt: skip
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}  # fmt: skip
 
@@ -70,6 +73,8 @@ class Settings:
 
 
 def our_command(settings: Settings, seed: int, logdir: Path, impl: str) -> list[str]:
+    """Our training run with the pair's settings. actor_unimix=false: e3f0224 applies no uniform mix to
+    its discrete policy (our default mixes in 1 %, as the 2024 code did; README, "The agent")."""
     s = settings
     mean_order = "official" if impl == "ours-official-mean" else "mirrored"
     return [sys.executable, "-m", "training.train", "--suite", s.suite, "--task", s.task, "--seed", str(seed),
@@ -77,7 +82,8 @@ def our_command(settings: Settings, seed: int, logdir: Path, impl: str) -> list[
             "--envs", str(s.envs), "--size", s.size, "--device", "cpu",
             "--set", "threads=1", "precision=float32", "save_every=0", f"batch_size={s.batch_size}",
             f"batch_length={s.batch_length}", f"train_fill={s.batch_size * s.batch_length}", f"lr={s.lr:g}",
-            f"warmup={s.warmup}", f"twohot_mean={mean_order}", "log_every=30"]  # fmt: skip
+            f"warmup={s.warmup}", f"twohot_mean={mean_order}", "log_every=30",
+            "actor_unimix=false"]  # fmt: skip
 
 
 def official_command(settings: Settings, seed: int, logdir: Path, impl: str, official: Path, python: str):
@@ -87,6 +93,8 @@ def official_command(settings: Settings, seed: int, logdir: Path, impl: str, off
     # The official loop trains once the replay holds batch_size x batch_length steps, as ours
     # does with train_fill set to that product. Both codes write train metrics every 30 s instead of 120 s,
     # so that short runs have metrics in their final window and the two metric curves have the same grain.
+    # A checkpoint every 60 s (the official loop saves on a clock, not at its end), for
+    # benchmarks/official_crosscheck.py; the bsuite config's save_every -1 would save after every step.
     return [python, str(launcher), "--official", str(official),
             "--twohot-mean", "mirrored" if impl == "official-mirrored-mean" else "official",
             *(["--blank-log-image"] if s.suite == "dmc_proprio" else []), "--",
@@ -95,7 +103,7 @@ def official_command(settings: Settings, seed: int, logdir: Path, impl: str, off
             "--run.train_ratio", f"{s.train_ratio:g}", "--run.envs", str(s.envs), "--batch_size", str(s.batch_size),
             "--batch_length", str(s.batch_length), "--agent.opt.lr", f"{s.lr:g}", "--agent.opt.warmup", str(s.warmup),
             "--jax.platform", "cpu", "--jax.compute_dtype", "float32", "--logger.outputs", "jsonl",
-            "--run.save_every", "1e9", "--run.log_every", "30"]  # fmt: skip
+            "--run.save_every", "60", "--run.log_every", "30"]  # fmt: skip
 
 
 def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, python: str | None):

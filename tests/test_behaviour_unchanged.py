@@ -40,7 +40,8 @@ WALL_CLOCK = ("fps/", "usage/", "time/")
 # (return - P5) / scale as in the official code (benchmarks/parity.py compares them side by side).
 REDEFINED = ("ret", "ret_rate")
 # Logged metrics added after the record (the official code logs them too): left out of the comparison.
-ADDED = ("ret_min", "ret_max")
+ADDED = ("ret_min", "ret_max", "adv_mag_live", "policy_entropy_live", "past_end/frac", "past_end/reward_mag",
+         "past_end/reward_max", "past_end/cont")
 
 
 def machine() -> dict:
