@@ -220,39 +220,36 @@ def optimizer_inputs(agent, gradients: dict, obs_keys: dict) -> dict:
 
 
 def compare_optimizer(agent, inputs: dict, official: dict, obs_keys: dict) -> bool:
-    """Our LaProp with the run's settings from a fresh state on the same parameters and gradients; prints the
-    largest parameter difference after each step and the largest step taken. Within 1 % of that step passes:
-    float32 rounding of the parameters is far below it, and a changed rule (clip, bias correction, schedule)
-    moves the step by much more."""
-    cfg = agent.config
+    """Our LaProp with the official run's settings, from a fresh state, on the same parameters and gradients
+    (in float64, so that its steps carry no rounding of the parameters); prints the largest difference of
+    each step's update from the official one (float32). Within 0.1 % of the largest update passes."""
+    setting = {k[8:]: v.item() for k, v in official.items() if k.startswith("setting:")}
+    if setting["schedule"] != "const" or setting["wd"] or not setting["momentum"] or setting.get("nesterov"):
+        print(f"not compared: the official run's optimizer settings {setting} are beyond what LaProp implements")
+        return True
     params = {}
     for name, param in agent.nets.named_parameters():
         if param.requires_grad:
             key = official_name(name, obs_keys).replace("/", ":")
-            value = torch.as_tensor(inputs[f"param:{key}"])
-            params[key] = torch.nn.Parameter(value.t().contiguous() if value.dim() == 2 else value)
-    optimizer = LaProp(params.values(), lr=cfg.lr, warmup=cfg.warmup, agc=cfg.agc, pmin=cfg.agc_pmin,
-                       beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.eps)
-    print("step | gradient scale | max |ours - official| | max |step taken| | within tolerance")
-    passed, previous = True, {k: p.detach().clone() for k, p in params.items()}
+            params[key] = torch.nn.Parameter(torch.as_tensor(inputs[f"param:{key}"], dtype=torch.float64))
+    optimizer = LaProp(params.values(), lr=setting["lr"], warmup=setting["warmup"], agc=setting["agc"],
+                       beta1=setting["beta1"], beta2=setting["beta2"], eps=setting["eps"])
+    print(f"the optimizer with the official run's settings (lr {setting['lr']:g}, warm-up {setting['warmup']}, "
+          f"AGC {setting['agc']}), fresh state, {len(OPT_SCALES)} steps with the loss's gradient scaled")
+    print("step | gradient scale | max |ours - official| | max |official update| | within tolerance")
+    passed = True
     for step, scale in enumerate(OPT_SCALES):
+        before = {k: p.detach().clone() for k, p in params.items()}
         for name, param in params.items():
-            grad = torch.as_tensor(inputs[f"grad:{step}:{name}"])
-            param.grad = grad.t().contiguous() if grad.dim() == 2 else grad
+            param.grad = torch.as_tensor(inputs[f"grad:{step}:{name}"], dtype=torch.float64)
         optimizer.step()
-        difference = max(float(np.abs(p.detach().numpy() - layout(official[f"param:{step}:{k}"], p)).max())
-                         for k, p in params.items())
-        taken = max(float((p.detach() - previous[k]).abs().max()) for k, p in params.items())
-        previous = {k: p.detach().clone() for k, p in params.items()}
-        ok = difference <= 0.01 * taken
+        updates = {k: (p.detach() - before[k]).numpy() for k, p in params.items()}
+        difference = max(float(np.abs(updates[k] - official[f"update:{step}:{k}"]).max()) for k in params)
+        largest = max(float(np.abs(official[f"update:{step}:{k}"]).max()) for k in params)
+        ok = difference <= 1e-3 * largest
         passed &= ok
-        print(f"{step} | {scale:g} | {difference:.2e} | {taken:.2e} | {'yes' if ok else 'NO'}")
+        print(f"{step} | {scale:g} | {difference:.2e} | {largest:.2e} | {'yes' if ok else 'NO'}")
     return passed
-
-
-def layout(official_value, param):
-    """An official parameter array in the shape of our tensor: Linear kernels transposed."""
-    return official_value.T if official_value.ndim == 2 else official_value.reshape(param.shape)
 
 
 def compare_functions(ours: dict, official: dict, tolerance: float) -> bool:
@@ -348,8 +345,7 @@ def main(argv=None):
             compare_loss_metrics(metrics, dict(np.load(tmp / "loss.npz")))
             print("\nits gradient, as the optimizer takes it")
             compare_gradients(gradients, dict(np.load(tmp / "gradients.npz")), args.loss_seeds)
-            print(f"\nthe optimizer (lr {config.lr:g}, warm-up {config.warmup}, AGC {config.agc}), fresh state, "
-                  f"{len(OPT_SCALES)} steps with the loss's gradient scaled")
+            print()
             passed &= compare_optimizer(agent, np.load(tmp / "opt.npz"), dict(np.load(tmp / "opt_out.npz")),
                                         obs_keys)
     sys.exit(0 if passed else 1)

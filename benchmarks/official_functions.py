@@ -28,7 +28,7 @@ and, given a training batch (`--batch`: the replay's (B, T+1) keys with the offi
 latents as dyn/deter (B, T+1, D) and one-hot dyn/stoch (B, T+1, S, C)), the metrics of the official
 training loss on it, once per seed (`--loss-outputs`: name -> (seeds,)), which draw their samples from
 the official code's own random streams; and, given parameters and a sequence of gradients (`--opt-inputs`),
-the parameters after each step of the official optimizer from a fresh state (`--opt-outputs`).
+each step's update of the official optimizer from a fresh state, and its settings (`--opt-outputs`).
 """
 import argparse
 import pickle
@@ -49,7 +49,7 @@ def main():
     parser.add_argument("--loss-seeds", type=int, default=10, help="evaluate the training loss with seeds 0..N-1")
     parser.add_argument("--loss-outputs", type=Path, help="its metrics: name -> (N,) (.npz)")
     parser.add_argument("--opt-inputs", type=Path, help="param:<name> and grad:<k>:<name> for k = 0..K-1 (.npz)")
-    parser.add_argument("--opt-outputs", type=Path, help="param:<k>:<name> after each of the K optimizer steps")
+    parser.add_argument("--opt-outputs", type=Path, help="update:<k>:<name> of each of the K steps, setting:<name>")
     args = parser.parse_args()
     checkpoints = sorted((args.run / "ckpt").glob("*/agent.pkl"))
     if not checkpoints:
@@ -119,7 +119,9 @@ def main():
 
 def optimizer_steps(model, data: dict) -> dict:
     """The official optimizer (Agent._make_opt with the run's opt config: AGC, RMS, momentum, learning-rate
-    schedule, as optax applies them) from a fresh state, K steps with the given gradients (names with ':')."""
+    schedule, as optax applies them) from a fresh state, K steps with the given gradients (names with ':'):
+    each step's update (update:<k>:<name>, before it is added to the parameters) and the settings
+    (setting:<name>)."""
     import numpy as np
     import optax
 
@@ -131,7 +133,9 @@ def optimizer_steps(model, data: dict) -> dict:
         grads = {name: data[f"grad:{step}:{name}"] for name in params}
         updates, state = chain.update(grads, state, params)
         params = optax.apply_updates(params, updates)
-        out.update({f"param:{step}:{name}": np.asarray(value) for name, value in params.items()})
+        out.update({f"update:{step}:{name}": np.asarray(value) for name, value in updates.items()})
+    out.update({f"setting:{key}": np.asarray(value) for key, value in model.config.opt.items()
+                if isinstance(value, (int, float, bool, str))})
     return out
 
 
