@@ -12,8 +12,14 @@ previous state and action) come from our posterior over the sequence, and logits
     .venv/bin/python -m benchmarks.official_crosscheck --official-run benchmarks/out/parity/X/official-3 \
         --ours-run benchmarks/out/parity/X/ours-3      # official checkout and venv from the environment
 
+Then, on one training batch, both codes' training loss (its metrics and per-module gradient norms over
+--loss-seeds sampling seeds a side, each code with its own random streams: only the distributions can
+agree), the direction of its gradient, and a few optimizer steps from a fresh state with the official
+run's settings.
+
 Prints, per output, the largest absolute difference and the largest absolute official value; exits 1
-when a difference exceeds --tolerance times (1 + that value). The official run needs a checkpoint after
+when a difference exceeds --tolerance times (1 + that value), or an optimizer update differs by more
+than 0.1 %. The loss and gradient tables are for reading. The official run needs a checkpoint after
 some training: benchmarks/parity.py starts official runs with one every 60 s (--run.save_every 60); the
 newest is used.
 """
@@ -77,6 +83,15 @@ def official_name(ours: str, obs_keys: dict) -> str | None:
             parts = [obs_keys.get(part, part) for part in match.groups()]
             return template.format(*parts).replace("/weight", "/kernel")
     return None
+
+
+def to_official_layout(name: str, tensor: torch.Tensor, obs_keys: dict) -> tuple[str, np.ndarray]:
+    """One of our parameters (or its gradient) -> (official name, array in the official layout): Linear
+    kernels (in, out) where ours are (out, in), BlockLinear biases flat (O,) where ours are (g, O/g)."""
+    official = official_name(name, obs_keys)
+    value = tensor.detach()
+    value = value.t() if name.endswith("weight") and value.dim() == 2 else value
+    return official, (value.reshape(-1) if official.endswith("bias") else value).numpy()
 
 
 def load_official(agent, params: dict, obs_keys: dict):
@@ -166,16 +181,14 @@ def our_loss_metrics(agent, batch: dict, seeds: int, obs_keys: dict) -> tuple[di
             total.backward()
         agent.retnorm.load_state_dict(saved)
         row = {k: float(v) for k, v in metrics.items()}
-        for module in {name.split(".")[0] for name in params}:  # per-seed gradient norm of each module
+        for module in sorted({name.split(".")[0] for name in params}):  # per-seed gradient norm of each module
             row[f"grad_norm/{module}"] = float(torch.cat([p.grad.double().ravel() for name, p in params.items()
                                                           if name.startswith(module + ".")]).norm())
         rows.append(row)
         half = halves[seed % 2]
         for name, param in params.items():
-            grad = param.grad.t() if name.endswith("weight") and param.dim() == 2 else param.grad
-            official = official_name(name, obs_keys)
-            grad = grad.reshape(-1) if official.endswith("bias") else grad
-            half[official] = half.get(official, 0) + grad.double().numpy() / ((seeds + 1 - seed % 2) // 2)
+            official, grad = to_official_layout(name, param.grad.double(), obs_keys)
+            half[official] = half.get(official, 0) + grad / ((seeds + 1 - seed % 2) // 2)
     agent.nets.zero_grad(set_to_none=True)
     gradients = {f"{index}:{name.replace('/', ':')}": value for index, half in enumerate(halves)
                  for name, value in half.items()}  # fmt: skip
@@ -211,9 +224,9 @@ def optimizer_inputs(agent, gradients: dict, obs_keys: dict) -> dict:
     inputs = {}
     for name, param in agent.nets.named_parameters():
         if param.requires_grad:
-            official = official_name(name, obs_keys).replace("/", ":")
-            value = param.detach().t() if name.endswith("weight") and param.dim() == 2 else param.detach()
-            inputs[f"param:{official}"] = value.reshape(-1).numpy() if official.endswith("bias") else value.numpy()
+            official, value = to_official_layout(name, param, obs_keys)
+            official = official.replace("/", ":")
+            inputs[f"param:{official}"] = value
             for step, scale in enumerate(OPT_SCALES):
                 inputs[f"grad:{step}:{official}"] = (scale * gradients[f"0:{official}"]).astype(np.float32)
     return inputs

@@ -164,7 +164,7 @@ def loss_metrics(model, params: dict, batch: dict, seeds: int) -> tuple[dict, di
     for seed in range(seeds):
         _, (metrics, grads) = evaluate(params, batch, seed=np.array([seed, 0], np.uint32))
         grads = jax.device_get(grads)
-        for module in {name.split("/")[0] for name in grads}:  # per-seed gradient norm of each module
+        for module in sorted({name.split("/")[0] for name in grads}):  # per-seed gradient norm of each module
             squares = [np.square(np.asarray(g, np.float64)).sum() for name, g in grads.items()
                        if name.startswith(module + "/")]
             metrics[f"grad_norm/{module}"] = np.sqrt(sum(squares))

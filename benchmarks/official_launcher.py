@@ -23,8 +23,8 @@ episode videos), about 24 ms per step with software EGL on one core, 6 minutes p
 This flag makes that log-only image black without rendering; what the agent observes and learns
 from is unchanged.
 
-Metrics only, always: the official `imag_loss` (dreamerv3/agent.py) is wrapped to log two more
-metrics beside its own, weighted as its losses weight the imagined steps (cumulative continuation):
+Metrics only, always: the official `imag_loss` (dreamerv3/agent.py) is wrapped to log more metrics
+beside its own: two weighted as its losses weight the imagined steps (cumulative continuation):
 `adv_mag_live` (|advantage|) and `ent_live/<action key>` (policy entropy); its own `adv_mag` and
 `ent/...` average over every imagined step, also those past an imagined episode end. And four about
 those steps (`past_end/...`: their share, the imagined reward's mean and largest magnitude there, the
@@ -122,7 +122,7 @@ def use_mirrored_twohot_mean():
 
 
 def add_live_metrics():
-    """Wraps the official imag_loss: its losses and outputs as they are, two metrics more (see above)."""
+    """Wraps the official imag_loss: its losses and outputs as they are, six metrics more (see above)."""
     import jax.numpy as jnp
     from dreamerv3 import agent as official_agent
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from agent.config import make_config
-from agent.losses import ReturnNormalizer, imagined_returns, replay_returns
+from agent.losses import ReturnNormalizer, imagined_returns, live_mean, past_end_metrics, replay_returns
 from agent.rssm import RSSM
 
 
@@ -67,3 +67,15 @@ def test_free_nats_give_zero_gradient_below_one_nat():
     dyn.sum().backward()
     assert post.grad is None or torch.all(post.grad == 0)
     assert prior.grad.abs().sum() > 0
+
+
+def test_live_and_past_end_metrics_split_the_rollout_at_the_imagined_episode_end():
+    # One rollout, H = 3: continues at s_0 and s_1, ends at s_2 (cont 0), so s_3 lies past the end.
+    cont = torch.tensor([[1.0, 1.0, 0.0, 0.5]])  # (N, H+1)
+    reward = torch.tensor([[0.0, 0.2, -1.0, 4.0]])
+    weight = torch.cumprod(cont, 1)[:, :-1]  # (N, H) = [1, 1, 0], as imagine() builds it
+    assert live_mean(torch.tensor([[2.0, 4.0, 100.0]]), weight) == 3.0  # the step past the end does not count
+    metrics = past_end_metrics(reward, cont, weight)
+    assert metrics["past_end/frac"] == pytest.approx(1 / 3)
+    assert metrics["past_end/reward_mag"] == metrics["past_end/reward_max"] == 4.0  # s_3 only, not the terminal s_2
+    assert metrics["past_end/cont"] == 0.5

@@ -11,7 +11,14 @@ from agent.agent import Agent
 from agent.config import make_config
 from agent.tests.conftest import make_spaces, random_batch
 from benchmarks import parity
-from benchmarks.official_crosscheck import load_official, main, make_inputs, official_name, our_functions
+from benchmarks.official_crosscheck import (
+    load_official,
+    main,
+    make_inputs,
+    official_name,
+    our_functions,
+    to_official_layout,
+)
 from training.tests.test_train import TINY
 from training.train import main as train
 
@@ -26,12 +33,7 @@ def make_agent(act: str, seed: int) -> Agent:
 
 def as_official(agent: Agent) -> dict:
     """Our parameters in the official layout: Linear kernels (in, out), BlockLinear biases flat."""
-    params = {}
-    for name, tensor in agent.nets.state_dict().items():
-        official = official_name(name, OBS_KEYS)
-        value = tensor.t() if name.endswith("weight") and tensor.dim() == 2 else tensor
-        params[official] = value.reshape(-1).numpy() if official.endswith("bias") else value.numpy()
-    return params
+    return dict(to_official_layout(name, tensor, OBS_KEYS) for name, tensor in agent.nets.state_dict().items())
 
 
 @pytest.mark.parametrize("act", ["discrete", "continuous"])
