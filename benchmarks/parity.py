@@ -279,12 +279,61 @@ def metric_curves(lines: list[tuple[float, dict]], impl: str, settings: Settings
     return curves
 
 
-def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None):
+def reused_implementation(paths: list[Path], impl: str, settings: Settings, bins: int, window: float):
+    """`impl`'s runs from earlier reports (results JSON files) of the same settings, bins and window, as one
+    implementation entry: their per-seed curves, final-window means and run rows as written there; metric
+    curves and final metrics averaged over the files weighted by their seed counts. -> (entry, finals, curves)."""
+    entries = []
+    for path in paths:
+        earlier = json.loads(Path(path).read_text())
+        ours = {"settings": asdict(settings), "bins": bins, "window_fraction": window}
+        theirs = {key: earlier.get(key) for key in ours}
+        if theirs != ours:
+            raise SystemExit(f"{path} was reported with {theirs}, this report uses {ours}: reuse only runs "
+                             "of the same settings, bins and window")  # fmt: skip
+        if impl not in earlier["implementations"]:
+            raise SystemExit(f"{path} has no {impl} runs (it has {', '.join(earlier['implementations'])})")
+        entries.append((str(path), earlier["implementations"][impl]))
+    seeds = [run["seed"] for _, entry in entries for run in entry["runs"]]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"the reused {impl} runs repeat a seed ({sorted(seeds)}): name each run once")
+    curves = np.array([curve for _, entry in entries for curve in entry["seed_curves"]], dtype=float)  # (seeds, bins)
+    finals = np.array([run["final_window_mean"] for _, entry in entries for run in entry["runs"]])
+    weights = np.array([len(entry["runs"]) for _, entry in entries], dtype=float)
+    low, high = bootstrap_mean_interval(curves, 10_000, np.random.default_rng(0))
+
+    def weighted(name: str) -> dict:  # key -> seed-weighted mean of the files' values (NaN-aware per bin)
+        keys = [key for key in METRICS if any(key in entry.get(name, {}) for _, entry in entries)]
+        result = {}
+        for key in keys:
+            values = [(np.array(entry[name][key], dtype=float), w) for (_, entry), w in zip(entries, weights)
+                      if key in entry.get(name, {})]  # fmt: skip
+            stacked = np.stack([v for v, _ in values])  # (files,) or (files, bins)
+            w = np.array([w for _, w in values]).reshape(-1, *[1] * (stacked.ndim - 1))
+            w = np.where(np.isfinite(stacked), w, 0.0)  # a file without a value in a bin has no weight there
+            with np.errstate(invalid="ignore"):
+                mean = (np.nan_to_num(stacked) * w).sum(0) / w.sum(0)
+            result[key] = mean.tolist() if mean.ndim else float(mean)
+        return result
+
+    entry = {"x": entries[0][1]["x"], "mean": np.nanmean(curves, 0).tolist(), "band_low": low.tolist(),
+             "band_high": high.tolist(), "seed_curves": curves.tolist(),
+             "runs": [{**run, "results_file": path} for path, entry in entries for run in entry["runs"]],
+             "final_metrics": weighted("final_metrics"), "metric_curves": weighted("metric_curves")}  # fmt: skip
+    return entry, finals, curves
+
+
+def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None,
+           reuse: list[Path] = (), reuse_impl: str = "official"):
+    """`reuse`: earlier results files whose `reuse_impl` runs join this report (e.g. official runs of the same
+    settings, when only our side changed), instead of running them again."""
     runs = load_runs(out, settings)
     if not runs:
         raise SystemExit(f"no run folders with scores.jsonl under {out}")
+    if reuse and reuse_impl in runs:
+        raise SystemExit(f"{out} has {reuse_impl} run folders and --reuse names {reuse_impl} runs: use one of them")
     data = {"settings": asdict(settings), "bins": bins, "window_fraction": window, "random_policy": random_score,
-            "implementations": {}, "verdicts": {}}  # fmt: skip
+            "implementations": {}, "verdicts": {}, "reused": {reuse_impl: [str(p) for p in reuse]} if reuse else {}}
     curves, finals = {}, {}
     for impl, impl_runs in runs.items():
         xs = binned_curve(impl_runs[0], bins)[0]
@@ -308,8 +357,11 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
             data["implementations"][impl]["metric_curves"] = {
                 key: np.nanmean(np.stack([seed[key] for seed in per_seed if key in seed]), 0).tolist()
                 for key in METRICS if any(key in seed for seed in per_seed)}  # fmt: skip
-    for impl in runs:
-        if impl != "official" and "official" in runs:
+    if reuse:
+        data["implementations"][reuse_impl], finals[reuse_impl], curves[reuse_impl] = reused_implementation(
+            reuse, reuse_impl, settings, bins, window)
+    for impl in data["implementations"]:
+        if impl != "official" and "official" in data["implementations"]:
             data["verdicts"][f"{impl} vs official"] = verdict(finals[impl], finals["official"], curves[impl],
                                                               curves["official"])
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +386,8 @@ def markdown(data: dict) -> str:
             wall = f"{run['wall_seconds'] / 60:.1f}" if run["wall_seconds"] else "unfinished"
             lines.append(f"| {impl} | {run['seed']} | {run['final_window_mean']:.2f} | {run['episodes']} | "
                          f"{run['last_step']:,.0f} | {wall} |")
+    for impl, paths in data.get("reused", {}).items():
+        lines += ["", f"The {impl} runs are reused from earlier reports of the same settings: {', '.join(paths)}."]
     if data["verdicts"]:
         lines += ["", "| comparison | difference of final-window means [95 % CI] | a inside b's seed range | "
                   "b inside a's | consistent |", "|---|---|---:|---:|---|"]  # fmt: skip
@@ -444,6 +498,9 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, help="report: output path without suffix")
     parser.add_argument("--bins", type=int, default=10)
     parser.add_argument("--window", type=float, default=0.2, help="final window as a fraction of the steps")
+    parser.add_argument("--reuse", type=Path, nargs="+", default=[],
+                        help="report: earlier results JSON files (same settings) whose --reuse-impl runs join this one")
+    parser.add_argument("--reuse-impl", choices=IMPLS, default="official")
     args = parser.parse_args(argv)
     settings = settings_from(args)
     if args.command == "run":
@@ -460,7 +517,7 @@ def main(argv=None):
         from training.random_policy import random_policy_score
 
         report(args.out, args.results, settings, args.bins, args.window,
-               random_policy_score(settings.suite, settings.task, seed=0))
+               random_policy_score(settings.suite, settings.task, seed=0), args.reuse, args.reuse_impl)
 
 
 if __name__ == "__main__":

@@ -70,19 +70,24 @@ def write_run(folder: Path, episodes: list[tuple[int, float]], finished: bool = 
         folder.joinpath("parity.json").write_text(json.dumps({"command": "x", "returncode": 0, "wall_seconds": 600}))
 
 
-def test_report_writes_curves_verdict_and_figure(tmp_path):
-    rng = np.random.default_rng(0)
-    for impl in ("ours", "official"):  # the same learning, seeds differ by an offset
-        for seed in range(3):
+def write_learning_runs(out: Path, impls, seeds, rng, final_loss: float = 0.5):
+    """Run folders of the same learning (seeds differ by an offset), with a reward-loss metric that is
+    1 + seed before step 2400 and `final_loss` from there on."""
+    for impl in impls:
+        for seed in seeds:
             steps = np.sort(rng.integers(1, 3001, 60))
             final = 300 + 40 * rng.standard_normal()
             scores = 20 + (final - 20) * steps / 3000 + 20 * rng.standard_normal(60)
-            folder = tmp_path / "runs" / f"{impl}-{seed}"
+            folder = out / f"{impl}-{seed}"
             write_run(folder, list(zip(steps.tolist(), scores.tolist())))
             key = "train/loss/rew" if impl == "official" else "loss/rew"  # each code's own metric names
             folder.joinpath("metrics.jsonl").write_text(
-                "".join(json.dumps({"step": step, key: 1.0 + seed if step < 2400 else 0.5}) + "\n"
+                "".join(json.dumps({"step": step, key: 1.0 + seed if step < 2400 else final_loss}) + "\n"
                         for step in range(100, 3001, 100)))
+
+
+def test_report_writes_curves_verdict_and_figure(tmp_path):
+    write_learning_runs(tmp_path / "runs", ("ours", "official"), range(3), np.random.default_rng(0))
     write_run(tmp_path / "runs" / "notes-0", [(1, 1.0)])  # not an implementation: ignored
     parity.report(tmp_path / "runs", tmp_path / "out" / "parity_cartpole", SETTINGS, bins=10, window=0.2,
                   random_score=22.0)
@@ -156,3 +161,32 @@ def test_official_launcher_refuses_a_folder_that_is_not_the_official_code(tmp_pa
     result = subprocess.run([sys.executable, str(launcher), "--official", str(tmp_path), "--", "--task", "x"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "not a danijar/dreamerv3 checkout" in result.stderr
+
+
+def test_report_reuses_official_runs_from_earlier_reports_of_the_same_settings(tmp_path):
+    """Only our side reran: the official runs of two earlier reports join the new one, seed by seed."""
+    rng = np.random.default_rng(1)
+    write_learning_runs(tmp_path / "a", ("official",), range(3), rng, final_loss=0.5)
+    write_learning_runs(tmp_path / "b", ("official",), (3, 4), rng, final_loss=1.0)
+    write_learning_runs(tmp_path / "new", ("ours",), range(4), rng)
+    for name in ("a", "b"):
+        parity.report(tmp_path / name, tmp_path / name / "report", SETTINGS, bins=10, window=0.2, random_score=None)
+    earlier = [tmp_path / "a" / "report.json", tmp_path / "b" / "report.json"]
+    parity.report(tmp_path / "new", tmp_path / "out", SETTINGS, bins=10, window=0.2, random_score=None,
+                  reuse=earlier)
+    data = json.loads((tmp_path / "out.json").read_text())
+    official = data["implementations"]["official"]
+    assert [run["seed"] for run in official["runs"]] == [0, 1, 2, 3, 4]
+    assert official["runs"][3]["results_file"] == str(earlier[1])
+    parts = [json.loads(path.read_text())["implementations"]["official"] for path in earlier]
+    assert official["seed_curves"] == parts[0]["seed_curves"] + parts[1]["seed_curves"]
+    assert official["final_metrics"]["loss/rew"] == pytest.approx((3 * 0.5 + 2 * 1.0) / 5)  # weighted by seeds
+    assert set(data["verdicts"]) == {"ours vs official"} and data["verdicts"]["ours vs official"]["seeds"] == [4, 5]
+    assert "reused from earlier reports of the same settings" in (tmp_path / "out.md").read_text()
+    other = parity.Settings(**{**vars(SETTINGS), "train_ratio": 64})
+    with pytest.raises(SystemExit, match="reuse only runs of the same settings"):
+        parity.report(tmp_path / "new", tmp_path / "out", other, bins=10, window=0.2, random_score=None,
+                      reuse=earlier)
+    with pytest.raises(SystemExit, match="repeat a seed"):
+        parity.report(tmp_path / "new", tmp_path / "out", SETTINGS, bins=10, window=0.2, random_score=None,
+                      reuse=[earlier[0], earlier[0]])
