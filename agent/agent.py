@@ -306,10 +306,10 @@ def make_networks(obs_space: dict[str, Space], act_space: dict[str, Space], conf
     nets = nn.ModuleDict(dict(enc=Encoder(obs_space, config)))
     nets["dyn"] = RSSM(config, nets["enc"].outputs, action_size)
     nets["dec"] = Decoder(obs_space, config)
-    nets["rew"] = Head(feat, config.units, config.rew_layers, config.bins, outscale=0.0)
+    nets["rew"] = Head(feat, config.units, config.rew_layers, config.bins, outscale=0.0, twohot=True)
     nets["con"] = Head(feat, config.units, config.con_layers, 1, outscale=1.0)
     nets["pol"] = Policy(feat, act_space, config)
-    nets["val"] = Head(feat, config.units, config.val_layers, config.bins, outscale=0.0)
+    nets["val"] = Head(feat, config.units, config.val_layers, config.bins, outscale=0.0, twohot=True)
     # Not trained by the optimizer: the slow critic (an EMA) and the return normaliser.
     nets["slowval"] = copy.deepcopy(nets["val"]).requires_grad_(False)
     nets["retnorm"] = ReturnNormalizer(config.retnorm_low, config.retnorm_high,

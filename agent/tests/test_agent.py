@@ -186,3 +186,32 @@ def test_every_trained_module_gets_a_gradient_and_the_slow_critic_none(spaces, a
         assert all(g is not None for g in grads), f"{name} has parameters without gradient"
         assert sum(g.abs().sum() for g in grads) > 0, f"{name} got a zero gradient"
     assert all(p.grad is None for p in agent.slow_critic.parameters())
+
+
+def test_twohot_heads_keep_their_far_bins_mirror_equal_through_training(spaces):
+    """The reward and critic heads' far bins (never a target) start mirror-equal and must stay so exactly,
+    as in the official code: with a fifth of the probability there, one ulp of asymmetry moves the two-hot
+    mean by about 0.06 per bin pair (agent/networks.py AddBias). With PyTorch's float32 bias-gradient
+    sum the reward head's were unequal after 17 of these updates (AVX2 CPU)."""
+    torch.manual_seed(0)
+    agent, obs_space, act_space = make_agent(spaces, "vector", "discrete", warmup=0, lr=1e-3)
+    batch = random_batch(obs_space, act_space, agent.config, batch=8, length=33)  # rewards within +-3.4
+    for _ in range(24):
+        agent.train(batch)
+    for name in ("rew", "val", "slowval"):
+        out = agent.nets[name].out
+        for param in (out.weight, out.bias):  # (255, units), (255,): rows 0-99 mirror rows 254-155
+            assert torch.equal(param[:100], param.flip(0)[:100]), name
+    assert agent.nets["rew"].out.weight[:100].abs().max() > 0  # the far bins did train (pushed down)
+
+
+def test_add_bias_gradient_is_the_bias_gradient():
+    from agent.networks import AddBias
+
+    y = torch.randn(4, 5, 7, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(AddBias.apply, (y, bias))
+    low = torch.randn(6, 7, dtype=torch.bfloat16, requires_grad=True)  # autocast's dtype; the bias stays float32
+    bias = torch.zeros(7, requires_grad=True)
+    AddBias.apply(low, bias).float().sum().backward()
+    assert bias.grad.dtype == torch.float32 and torch.equal(bias.grad, torch.full((7,), 6.0))
