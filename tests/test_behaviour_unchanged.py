@@ -1,7 +1,10 @@
 """Short real runs give exactly the scores, metrics and parameter counts recorded in behaviour.json.
 
-behaviour.json was written by the code before the restructuring of issue 16 (commit named in the
-file), so this test shows that moving code around changed no result. Each run is the real entry
+Each record names the commit whose code wrote it. The first records were written before the
+restructuring of issue 16 (f0535c1), so this test showed that moving code around changed no result;
+the code matched them up to d9ff5fb. b051873 changed the numbers on purpose (the two-hot heads' bias
+gradient summed in float64, agent/networks.py AddBias), so the AVX2 record was rewritten by it and the
+AVX-512 record, which no machine at hand could rewrite, was dropped. Each run is the real entry
 point on CPU, float32, one thread, a fixed seed, with the time-based writes switched off
 (log_every=0: one metrics line at the end; save_every=0: one checkpoint at the end), so every
 value is a function of the code and the seed. Wall-clock values (fps, memory, seconds, the time/
