@@ -293,6 +293,8 @@ def reused_implementation(paths: list[Path], impl: str, settings: Settings, bins
                              "of the same settings, bins and window")  # fmt: skip
         if impl not in earlier["implementations"]:
             raise SystemExit(f"{path} has no {impl} runs (it has {', '.join(earlier['implementations'])})")
+        if "seed_curves" not in earlier["implementations"][impl]:
+            raise SystemExit(f"{path} was written before reports kept per-seed curves: its runs cannot be reused")
         entries.append((str(path), earlier["implementations"][impl]))
     seeds = [run["seed"] for _, entry in entries for run in entry["runs"]]
     if len(set(seeds)) != len(seeds):

@@ -187,6 +187,12 @@ def test_report_reuses_official_runs_from_earlier_reports_of_the_same_settings(t
     with pytest.raises(SystemExit, match="reuse only runs of the same settings"):
         parity.report(tmp_path / "new", tmp_path / "out", other, bins=10, window=0.2, random_score=None,
                       reuse=earlier)
+    old = json.loads(earlier[0].read_text())
+    del old["implementations"]["official"]["seed_curves"]  # as the first reports wrote them
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(SystemExit, match="before reports kept per-seed curves"):
+        parity.report(tmp_path / "new", tmp_path / "out", SETTINGS, bins=10, window=0.2, random_score=None,
+                      reuse=[tmp_path / "old.json"])
     with pytest.raises(SystemExit, match="repeat a seed"):
         parity.report(tmp_path / "new", tmp_path / "out", SETTINGS, bins=10, window=0.2, random_score=None,
                       reuse=[earlier[0], earlier[0]])
