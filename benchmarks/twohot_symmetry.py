@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from agent.distributions import twohot_bins
+from benchmarks.official_crosscheck import official_name
 from training.checkpoint import Checkpoints
 
-HEADS = {"rew": ("rew.out.weight", "rew.out.bias", "rew/head/logits/kernel", "rew/head/logits/bias"),
-         "val": ("val.out.weight", "val.out.bias", "val/head/logits/kernel", "val/head/logits/bias")}  # fmt: skip
+HEADS = ("rew", "val")  # our module names of the two-hot heads; their output layer is `<head>.out`
 
 
 def our_heads(run: Path) -> dict:
@@ -36,7 +36,7 @@ def our_heads(run: Path) -> dict:
     if state is None:
         sys.exit(f"{run} has neither a checkpoint in checkpoints/ (ours) nor ckpt/ (official)")
     params = state["agent"]["nets"]
-    return {head: (params[w].numpy(), params[b].numpy()) for head, (w, b, _, _) in HEADS.items()}
+    return {head: (params[f"{head}.out.weight"].numpy(), params[f"{head}.out.bias"].numpy()) for head in HEADS}
 
 
 def official_heads(run: Path, official: str, python: str) -> dict:
@@ -46,7 +46,8 @@ def official_heads(run: Path, official: str, python: str) -> dict:
         subprocess.run([python, str(worker), "--official", official, "--run", str(run.resolve()), "--params",
                         f"{tmp}/params.npz"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         params = {k.replace(":", "/"): v for k, v in np.load(f"{tmp}/params.npz").items()}
-    return {head: (params[w].T, params[b]) for head, (_, _, w, b) in HEADS.items()}
+    name = lambda ours: official_name(ours, {})  # noqa: E731
+    return {head: (params[name(f"{head}.out.weight")].T, params[name(f"{head}.out.bias")]) for head in HEADS}
 
 
 def far_asymmetry(weight: np.ndarray, bias: np.ndarray, far: np.ndarray) -> tuple[float, int]:
@@ -63,10 +64,8 @@ def main(argv=None):
     parser.add_argument("--official", default=os.environ.get("DREAMERV3_OFFICIAL"))
     parser.add_argument("--official-python", default=os.environ.get("DREAMERV3_OFFICIAL_PYTHON"))
     args = parser.parse_args(argv)
-    bins = twohot_bins(255).numpy()
-    far = bins < -args.beyond  # (K,): one side; the other is its mirror
-    print(f"{far.sum()} bin pairs beyond {args.beyond:g}: largest |w_i - w_mirror| over weights and bias, "
-          "and how many pairs differ")
+    print(f"bin pairs beyond {args.beyond:g}: largest |w_i - w_mirror| over weights and bias, and how many "
+          "pairs differ")
     for run in args.runs:
         if not run.is_dir():  # a shell pattern such as ours-* also matches the runs' .log files
             continue
@@ -76,8 +75,11 @@ def main(argv=None):
             heads = official_heads(run, args.official, args.official_python)
         else:
             heads = our_heads(run)
-        cells = [f"{head} {largest:.2e} ({count})" for head in HEADS
-                 for largest, count in [far_asymmetry(*heads[head], far)]]  # fmt: skip
+        cells = []
+        for head, (weight, bias) in heads.items():
+            far = twohot_bins(len(bias)).numpy() < -args.beyond  # (K,): one side; the other is its mirror
+            largest, count = far_asymmetry(weight, bias, far)
+            cells.append(f"{head} {largest:.2e} ({count} of {far.sum()})")
         print(f"{run}: " + ", ".join(cells))
 
 

@@ -30,5 +30,5 @@ def test_reads_our_checkpoint_and_reports_each_head(tmp_path, capsys):
     (tmp_path / "run.log").write_text("")  # what a shell pattern such as run* also matches: skipped
     twohot_symmetry.main([str(tmp_path / "run"), str(tmp_path / "run.log")])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("112 bin pairs beyond 10") and len(lines) == 2
-    assert lines[1].endswith("rew 0.00e+00 (0), val 5.00e-01 (1)")
+    assert lines[0].startswith("bin pairs beyond 10") and len(lines) == 2
+    assert lines[1].endswith("rew 0.00e+00 (0 of 112), val 5.00e-01 (1 of 112)")
