@@ -44,6 +44,9 @@ class Config:
     replay_online: bool = True  # train on every fresh 65-step window once, shortly after collection
     log_every: float = 120.0  # seconds between metric writes
     save_every: float = 900.0  # seconds between checkpoints
+    resume_stateful_env: bool = False  # resume even a suite whose env keeps state a checkpoint cannot hold
+    #   (bsuite): agent, replay and counters continue, the env starts afresh, so its own accounting (bsuite's
+    #   episode count, total_regret) restarts. For learning curves (benchmarks/parity.py), not bsuite scores
     device: str = "auto"  # "auto" = cuda if available else cpu
     precision: str = "auto"  # "auto" = bfloat16 autocast on cuda and on CPUs where a quick matmul
     #   check finds bf16 faster, else float32; or "float32"/"bfloat16"

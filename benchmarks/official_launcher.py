@@ -31,6 +31,11 @@ those steps (`past_end/...`: their share, the imagined reward's mean and largest
 mean continuation there). What it computes and trains is unchanged. Our agent logs the same
 (agent/losses.py actor_loss).
 
+The JAX profiler is off, always: the official agent traces updates 100 to 120 into the run folder
+and, when a run resumes from a checkpoint taken between the two, stops a trace it never started and
+exits (e3f0224 embodied/jax/agent.py:296-307). Its `jax.profiler` option is not in configs.yaml, so no
+flag can set it; `no_profiler()` changes its default. The profiler computes nothing the run uses.
+
 `--twohot-mean mirrored` replaces only the official two-hot mean (`TwoHot.pred` in
 embodied/jax/outs.py) by the order of operations of our agent (mirrored probabilities
 subtracted first, then one product with the bins); the default `official` leaves it as it is.
@@ -168,6 +173,19 @@ def blank_log_image():
     dmc.DMC.__init__ = __init__
 
 
+def no_profiler():
+    """The official agent's options with `profiler` False by default (see above)."""
+    import dataclasses
+
+    from embodied.jax import agent as jax_agent
+
+    @dataclasses.dataclass
+    class Options(jax_agent.Options):
+        profiler: bool = False
+
+    jax_agent.Options = Options  # looked up when the agent is built
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official", type=Path, required=True, help="checkout of danijar/dreamerv3")
@@ -187,6 +205,7 @@ def main():
 
     add_missing_pieces()
     add_live_metrics()
+    no_profiler()
     if args.twohot_mean == "mirrored":
         use_mirrored_twohot_mean()
     if args.blank_log_image:

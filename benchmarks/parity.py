@@ -25,6 +25,7 @@ import argparse
 import functools
 import json
 import os
+import pickle
 import shlex
 import subprocess
 import sys
@@ -74,13 +75,16 @@ class Settings:
 
 def our_command(settings: Settings, seed: int, logdir: Path, impl: str) -> list[str]:
     """Our training run with the pair's settings. actor_unimix=false: e3f0224 applies no uniform mix to
-    its discrete policy (our default mixes in 1 %, as the 2024 code did; README, "The agent")."""
+    its discrete policy (our default mixes in 1 %, as the 2024 code did; README, "The agent").
+    A checkpoint every 60 s as on the official side, and resume_stateful_env so that a bsuite run resumes
+    as the official one does (its learning curve continues; bsuite's own accounting restarts)."""
     s = settings
     mean_order = "official" if impl == "ours-official-mean" else "mirrored"
     return [sys.executable, "-m", "training.train", "--suite", s.suite, "--task", s.task, "--seed", str(seed),
             "--logdir", str(logdir), "--steps", str(s.steps), "--train-ratio", f"{s.train_ratio:g}",
             "--envs", str(s.envs), "--size", s.size, "--device", "cpu",
-            "--set", "threads=1", "precision=float32", "save_every=0", f"batch_size={s.batch_size}",
+            "--set", "threads=1", "precision=float32", "save_every=60", "resume_stateful_env=true",
+            f"batch_size={s.batch_size}",
             f"batch_length={s.batch_length}", f"train_fill={s.batch_size * s.batch_length}", f"lr={s.lr:g}",
             f"warmup={s.warmup}", f"twohot_mean={mean_order}", "log_every=30",
             "actor_unimix=false"]  # fmt: skip
@@ -93,8 +97,9 @@ def official_command(settings: Settings, seed: int, logdir: Path, impl: str, off
     # The official loop trains once the replay holds batch_size x batch_length steps, as ours
     # does with train_fill set to that product. Both codes write train metrics every 30 s instead of 120 s,
     # so that short runs have metrics in their final window and the two metric curves have the same grain.
-    # A checkpoint every 60 s (the official loop saves on a clock, not at its end), for
-    # benchmarks/official_crosscheck.py; the bsuite config's save_every -1 would save after every step.
+    # A checkpoint every 60 s (the official loop saves on a clock, not at its end), for resuming an
+    # interrupted run and for benchmarks/official_crosscheck.py; the bsuite config's save_every -1 would save
+    # after every step.
     return [python, str(launcher), "--official", str(official),
             "--twohot-mean", "mirrored" if impl == "official-mirrored-mean" else "official",
             *(["--blank-log-image"] if s.suite == "dmc_proprio" else []), "--",
@@ -121,35 +126,92 @@ def jobs(settings: Settings, impls, seeds, out: Path, official: Path | None, pyt
     return result
 
 
+def official_checkpoint_step(logdir: Path) -> int | None:
+    """Agent step of an official run's newest complete checkpoint (the one its loop resumes from), or None."""
+    latest = logdir / "ckpt" / "latest"
+    if not latest.exists():
+        return None
+    folder = logdir / "ckpt" / latest.read_text().strip()
+    if not (folder / "done").exists():
+        return None
+    return int(pickle.loads((folder / "step.pkl").read_bytes()))  # a plain int
+
+
+def cut_official_logs(logdir: Path, step: int):
+    """The official loop appends to its jsonl logs and resumes from its checkpoint: keep only the lines up
+    to the checkpoint's step (and none cut off by the kill), so that no step is written twice. (Episodes
+    that ended after its last log write but before the checkpoint are lost: it writes every 30 s.)"""
+    for name in ("scores.jsonl", "metrics.jsonl"):
+        path = logdir / name
+        if not path.exists():
+            continue
+        kept = []
+        for line in path.read_text(errors="replace").splitlines(keepends=True):
+            try:
+                if line.endswith("\n") and json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                pass
+        path.with_suffix(".cut").write_text("".join(kept))
+        path.with_suffix(".cut").replace(path)
+
+
+def prepare_resume(logdir: Path) -> bool:
+    """Ready an unfinished run folder to continue; False when it must start from scratch. Ours cuts its own
+    logs back to its checkpoint; an official run without a complete checkpoint starts again."""
+    if not logdir.exists():
+        return False
+    if not logdir.name.startswith("official"):
+        return True  # training.train resumes from its newest good checkpoint (or moves a failed start aside)
+    step = official_checkpoint_step(logdir)
+    if step is None:
+        return False
+    cut_official_logs(logdir, step)
+    return True
+
+
 def run_jobs(job_list, cores: list[int], log=None):
-    """One process per core at a time, each pinned to its core; a folder with parity.json is done.
-    An unfinished folder is started again from scratch (bsuite runs cannot resume anyway)."""
+    """One process per core at a time, each pinned to its core; a folder with parity.json is done. An
+    unfinished folder (the machine stopped, the process was killed) continues from its last checkpoint:
+    both codes save one every 60 s. <out>/<run>.attempts.json keeps the wall time of every start."""
     log = log or functools.partial(print, flush=True)  # lines appear as they happen in a redirected log
     todo = [(logdir, command) for logdir, command in job_list if not (logdir / "parity.json").exists()]
     log(f"{len(job_list) - len(todo)} of {len(job_list)} runs already finished; {len(todo)} to run on cores {cores}")
-    running = {}  # core -> (process, logdir, command, start)
+    running = {}  # core -> (process, logdir, command, start, attempts)
     while todo or running:
         for core in cores:
             if core not in running and todo:
                 logdir, command = todo.pop(0)
-                if logdir.exists():
+                attempts_file = logdir.parent / f"{logdir.name}.attempts.json"
+                resume = prepare_resume(logdir)
+                if not resume:
                     subprocess.run(["rm", "-rf", str(logdir)], check=True)
+                attempts = json.loads(attempts_file.read_text()) if resume and attempts_file.exists() else []
+                attempts.append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_seconds": 0,
+                                 "returncode": None})
                 logdir.parent.mkdir(parents=True, exist_ok=True)
-                output = open(logdir.parent / f"{logdir.name}.log", "w")
+                output = open(logdir.parent / f"{logdir.name}.log", "a" if resume else "w")
                 process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=output,
                                            stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD},
                                            cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
-                running[core] = (process, logdir, command, time.monotonic())
-                log(f"core {core}: started {logdir.name}")
+                running[core] = (process, logdir, command, time.monotonic(), attempts)
+                log(f"core {core}: {'resumed' if resume else 'started'} {logdir.name}")
         time.sleep(5)
-        for core, (process, logdir, command, start) in list(running.items()):
-            if process.poll() is None:
+        for core, (process, logdir, command, start, attempts) in list(running.items()):
+            attempts[-1]["wall_seconds"] = round(time.monotonic() - start)
+            attempts[-1]["returncode"] = process.poll()
+            attempts_file = logdir.parent / f"{logdir.name}.attempts.json"
+            attempts_file.with_suffix(".tmp").write_text(json.dumps(attempts, indent=1))
+            attempts_file.with_suffix(".tmp").replace(attempts_file)
+            if process.returncode is None:
                 continue
-            wall = time.monotonic() - start
-            record = {"command": shlex.join(command), "returncode": process.returncode, "wall_seconds": round(wall)}
+            wall = sum(attempt["wall_seconds"] for attempt in attempts)
+            record = {"command": shlex.join(command), "returncode": process.returncode, "wall_seconds": wall,
+                      "attempts": len(attempts)}
             if process.returncode == 0:
                 (logdir / "parity.json").write_text(json.dumps(record, indent=1))
-            log(f"core {core}: {logdir.name} ended with {process.returncode} after {wall / 60:.1f} min")
+            log(f"core {core}: {logdir.name} ended with {process.returncode} after {wall / 60:.1f} min "
+                f"({len(attempts)} start{'s' if len(attempts) > 1 else ''})")
             del running[core]
 
 

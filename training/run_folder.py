@@ -33,7 +33,7 @@ from training.logger import FILES as LOG_FILES
 from training.trackers import EVENT_FILES
 
 MAY_DIFFER_ON_RESUME = ("device", "compile", "threads", "parallel_envs", "log_every", "save_every", "trackers",
-                        "image_every")
+                        "image_every", "resume_stateful_env")
 
 
 def config_as_dict(config) -> dict:

@@ -8,7 +8,8 @@ what is written where; the checkpoint saves and restores the parts registered wi
 Resume: run the same command again. A finished run (done.json) exits at once. A folder made with a
 different config is refused. Episodes in progress restart; the log files are cut back to the
 checkpoint, so scores.jsonl has each episode up to the checkpoint exactly once. A suite whose env
-keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead.
+keeps state a checkpoint cannot hold (bsuite: `resumable` in its registry row) starts again instead,
+unless `resume_stateful_env` is set.
 
 Exit codes: 0 done (or already done), 1 disk full or the file system turned read-only during the run
 (resumable once there is space or it is writable again) or a crash, 2 bad arguments, a different config,
@@ -375,9 +376,13 @@ def resumable_state(checkpoint: Checkpoint, config, folder: RunFolder) -> tuple[
     """The newest good checkpoint, unless the suite's env keeps state that a checkpoint cannot hold."""
     state, path = checkpoint.files.load_latest()
     if state is not None and not envs.SUITES[config.suite].resumable:
+        if config.resume_stateful_env:
+            print(f"Resuming a {config.suite} run with resume_stateful_env=true: the environment's own accounting "
+                  "(e.g. bsuite's episode count and regret) starts again from zero.", file=sys.stderr)
+            return state, path
         print(f"{config.suite} runs cannot be resumed: the environment keeps state (e.g. bsuite's episode "
-              f"accounting) that a checkpoint does not hold. Starting {folder.path} again from scratch.",
-              file=sys.stderr)  # fmt: skip
+              f"accounting) that a checkpoint does not hold. Starting {folder.path} again from scratch "
+              "(--set resume_stateful_env=true resumes it anyway, for learning curves).", file=sys.stderr)
         return None, None
     return state, path
 

@@ -119,14 +119,59 @@ def test_both_commands_carry_the_same_settings(tmp_path):
     joined = " ".join(ours)
     for text in ("--steps 3000", "--train-ratio 128", "--seed 2", "batch_size=8", "batch_length=32",
                  "train_fill=256", "lr=0.0001", "warmup=0", "precision=float32", "twohot_mean=mirrored",
-                 "log_every=30"):
+                 "log_every=30", "save_every=60", "resume_stateful_env=true"):
         assert text in joined, text
     joined = " ".join(official)
     for text in ("--run.steps 3000", "--run.train_ratio 128", "--seed 2", "--batch_size 8", "--batch_length 32",
                  "--agent.opt.lr 0.0001", "--agent.opt.warmup 0", "--jax.compute_dtype float32",
-                 "--task gym_CartPole-v1", "size1m", "--twohot-mean official", "--run.log_every 30"):
+                 "--task gym_CartPole-v1", "size1m", "--twohot-mean official", "--run.log_every 30",
+                 "--run.save_every 60"):
         assert text in joined, text
     assert "twohot_mean=official" in " ".join(parity.our_command(SETTINGS, 0, tmp_path, "ours-official-mean"))
+
+
+def test_interrupted_runs_continue_in_their_folders_and_add_up_their_wall_time(tmp_path):
+    """A run whose process ended without success (here: exit 1, as after a kill) is started again in the same
+    folder, not wiped, and its log and attempts file keep both starts; an official folder without a complete
+    checkpoint starts from scratch. The command is a stand-in that appends a line to the run folder."""
+    script = "import sys, pathlib; f = pathlib.Path(sys.argv[1]) / 'lines'; f.parent.mkdir(exist_ok=True); " \
+             "n = len(f.read_text().splitlines()) if f.exists() else 0; f.write_text('x\\n' * (n + 1)); " \
+             "print('start', n + 1); sys.exit(0 if n else 1)"
+    ours, official = tmp_path / "ours-0", tmp_path / "official-0"
+    job_list = [(folder, [sys.executable, "-c", script, str(folder)]) for folder in (ours, official)]
+    parity.run_jobs(job_list, cores=[0], log=lambda line: None)
+    assert not (ours / "parity.json").exists() and not (official / "parity.json").exists()  # both failed once
+    parity.run_jobs(job_list, cores=[0], log=lambda line: None)
+    assert (ours / "lines").read_text() == "x\n" * 2  # continued
+    record = json.loads((ours / "parity.json").read_text())
+    attempts = json.loads((tmp_path / "ours-0.attempts.json").read_text())
+    assert record["attempts"] == 2 and [a["returncode"] for a in attempts] == [1, 0]
+    assert record["wall_seconds"] == sum(a["wall_seconds"] for a in attempts)
+    assert (tmp_path / "ours-0.log").read_text().split() == ["start", "1", "start", "2"]
+    assert (official / "lines").read_text() == "x\n"  # no checkpoint: wiped and started again, failed again
+    assert len(json.loads((tmp_path / "official-0.attempts.json").read_text())) == 1
+
+
+def test_an_official_run_resumes_from_its_checkpoint_with_its_logs_cut_back_to_it(tmp_path):
+    """The official loop appends to its jsonl logs; lines after its newest complete checkpoint (and a line
+    cut off by the kill) go, so that the resumed run writes no step twice. Layout as elements writes it."""
+    import pickle
+
+    logdir = tmp_path / "official-0"
+    for name, step in (("20261205T000000F000000", 300), ("20261205T000100F000000", 600)):
+        (logdir / "ckpt" / name).mkdir(parents=True)
+        (logdir / "ckpt" / name / "step.pkl").write_bytes(pickle.dumps(step))
+    (logdir / "ckpt" / "20261205T000000F000000" / "done").write_text("")
+    (logdir / "ckpt" / "latest").write_text("20261205T000000F000000\n")
+    lines = [json.dumps({"step": step, "episode/score": 1.0}) + "\n" for step in (100, 200, 300, 400)]
+    (logdir / "scores.jsonl").write_text("".join(lines) + '{"step": 5')
+    (logdir / "metrics.jsonl").write_text(json.dumps({"step": 350, "train/loss/rew": 1.0}) + "\n")
+    assert parity.official_checkpoint_step(logdir) == 300
+    assert parity.prepare_resume(logdir)
+    assert (logdir / "scores.jsonl").read_text() == "".join(lines[:3])
+    assert (logdir / "metrics.jsonl").read_text() == ""
+    (logdir / "ckpt" / "latest").write_text("20261205T000100F000000")  # newest, but without its done marker
+    assert parity.official_checkpoint_step(logdir) is None and not parity.prepare_resume(logdir)
 
 
 def test_run_folders_are_absolute_for_a_relative_out(tmp_path, monkeypatch):

@@ -331,6 +331,31 @@ def test_bsuite_run_is_not_resumed_but_restarted(tmp_path, capsys):
     assert "log/bsuite/total_regret" in again[-1]
 
 
+def test_bsuite_run_resumes_with_resume_stateful_env(tmp_path, capsys):
+    """With the option, a bsuite run continues from its checkpoint (learning curves over several sessions):
+    scores go on from the checkpoint's step, while bsuite's own episode count starts again from zero."""
+    pytest.importorskip("bsuite")
+    logdir = tmp_path / "run"
+    argv = ["--suite", "bsuite", "--task", "catch/0", "--size", "1m", "--device", "cpu", "--steps", "900",
+            "--logdir", str(logdir), "--set", "train_fill=64", "save_every=0.05",
+            "resume_stateful_env=true"]  # fmt: skip
+    assert main(argv, agent_class=FakeAgent) == 0
+    checkpoints = sorted((logdir / "checkpoints").glob("*.sha256"))
+    checkpoints[-1].unlink()  # as if killed while writing the last one: the resume starts from the older
+    (logdir / "done.json").unlink()
+    older = int(checkpoints[0].stem.split("-")[1])
+    assert 0 < older < 900
+    capsys.readouterr()
+    assert main(argv, agent_class=FakeAgent) == 0
+    error = capsys.readouterr().err
+    assert "cannot be resumed" not in error and f"agent step {older:,}, " in error, error
+    lines = read_lines(logdir / "scores.jsonl")
+    steps = [line["step"] for line in lines]
+    assert steps == sorted(set(steps)) and steps[-1] >= 900 - 10  # a catch episode is 10 steps, reset included
+    resumed = [line for line in lines if line["step"] > older]
+    assert resumed[0]["log/bsuite/episode"] == 1 < lines[len(lines) - len(resumed) - 1]["log/bsuite/episode"]
+
+
 def newest_checkpoint_step(logdir: Path) -> int:
     markers = sorted((logdir / "checkpoints").glob("*.sha256"))
     return int(markers[-1].stem.split("-")[1]) if markers else -1
