@@ -26,7 +26,8 @@ from is unchanged.
 Metrics only, always: the official `imag_loss` (dreamerv3/agent.py) is wrapped to log more metrics
 beside its own: two weighted as its losses weight the imagined steps (cumulative continuation):
 `adv_mag_live` (|advantage|) and `ent_live/<action key>` (policy entropy); its own `adv_mag` and
-`ent/...` average over every imagined step, also those past an imagined episode end. And four about
+`ent/...` average over every imagined step, also those past an imagined episode end. The return scale
+its advantages are divided by (`retnorm/scale`; from 2026-12-05). And four about
 those steps (`past_end/...`: their share, the imagined reward's mean and largest magnitude there, the
 mean continuation there). What it computes and trains is unchanged. Our agent logs the same
 (agent/losses.py actor_loss).
@@ -127,7 +128,7 @@ def use_mirrored_twohot_mean():
 
 
 def add_live_metrics():
-    """Wraps the official imag_loss: its losses and outputs as they are, six metrics more (see above)."""
+    """Wraps the official imag_loss: its losses and outputs as they are, seven metrics more (see above)."""
     import jax.numpy as jnp
     from dreamerv3 import agent as official_agent
 
@@ -143,6 +144,7 @@ def add_live_metrics():
         tarval = (slowvalue if kwargs.get("slowtar", True) else value).pred() * vscale + voffset
         _, rscale = retnorm.stats()  # already updated by imag_loss with this batch's returns
         metrics["adv_mag_live"] = live_mean(jnp.abs(outs["ret"] - tarval[:, :-1]) / rscale)
+        metrics["retnorm/scale"] = rscale  # the scale its advantages were divided by (max(1, P95 - P5) EMA)
         for key, dist in policy.items():
             metrics[f"ent_live/{key}"] = live_mean(dist.entropy()[:, :-1])
         # As agent/losses.py past_end_metrics: steps whose predecessor lies past an imagined episode end.

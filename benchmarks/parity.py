@@ -53,7 +53,7 @@ METRICS = {"loss/rew": "train/loss/rew", "loss/con": "train/loss/con", "loss/dyn
            "rep_ent": "train/rep_ent", "opt/grad_norm": "train/opt/grad_norm", "adv_mag_live": "train/adv_mag_live",
            "policy_entropy_live": "train/ent_live/action", "past_end/frac": "train/past_end/frac",
            "past_end/reward_mag": "train/past_end/reward_mag", "past_end/reward_max": "train/past_end/reward_max",
-           "past_end/cont": "train/past_end/cont"}  # fmt: skip
+           "past_end/cont": "train/past_end/cont", "retnorm/scale": "train/retnorm/scale"}  # fmt: skip
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}  # fmt: skip
 
