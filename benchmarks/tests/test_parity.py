@@ -130,13 +130,14 @@ def test_both_commands_carry_the_same_settings(tmp_path):
     assert "twohot_mean=official" in " ".join(parity.our_command(SETTINGS, 0, tmp_path, "ours-official-mean"))
 
 
-def test_interrupted_runs_continue_in_their_folders_and_add_up_their_wall_time(tmp_path):
+def test_interrupted_runs_continue_in_their_folders_and_add_up_their_wall_time(tmp_path, monkeypatch):
     """A run whose process ended without success (here: exit 1, as after a kill) is started again in the same
     folder, not wiped, and its log and attempts file keep both starts; an official folder without a complete
     checkpoint starts from scratch. The command is a stand-in that appends a line to the run folder."""
-    script = "import sys, pathlib; f = pathlib.Path(sys.argv[1]) / 'lines'; f.parent.mkdir(exist_ok=True); " \
+    script = "import os, sys, pathlib; f = pathlib.Path(sys.argv[1]) / 'lines'; f.parent.mkdir(exist_ok=True); " \
              "n = len(f.read_text().splitlines()) if f.exists() else 0; f.write_text('x\\n' * (n + 1)); " \
-             "print('start', n + 1); sys.exit(0 if n else 1)"
+             "print('start', n + 1, os.environ['TORCHINDUCTOR_CACHE_DIR']); sys.exit(0 if n else 1)"
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     ours, official = tmp_path / "ours-0", tmp_path / "official-0"
     job_list = [(folder, [sys.executable, "-c", script, str(folder)]) for folder in (ours, official)]
     parity.run_jobs(job_list, cores=[0], log=lambda line: None)
@@ -147,7 +148,8 @@ def test_interrupted_runs_continue_in_their_folders_and_add_up_their_wall_time(t
     attempts = json.loads((tmp_path / "ours-0.attempts.json").read_text())
     assert record["attempts"] == 2 and [a["returncode"] for a in attempts] == [1, 0]
     assert record["wall_seconds"] == sum(a["wall_seconds"] for a in attempts)
-    assert (tmp_path / "ours-0.log").read_text().split() == ["start", "1", "start", "2"]
+    cache = str(tmp_path / "compile_cache")  # compiled graphs kept beside the runs, for later starts
+    assert (tmp_path / "ours-0.log").read_text().split() == ["start", "1", cache, "start", "2", cache]
     assert (official / "lines").read_text() == "x\n"  # no checkpoint: wiped and started again, failed again
     assert len(json.loads((tmp_path / "official-0.attempts.json").read_text())) == 1
 
