@@ -331,29 +331,37 @@ def test_bsuite_run_is_not_resumed_but_restarted(tmp_path, capsys):
     assert "log/bsuite/total_regret" in again[-1]
 
 
+class SignalsOnceAtStep450(FakeAgent):
+    """Sends its own process SIGTERM at its 450th step, as a scheduler would: the run checkpoints, exits 143."""
+    sent = False
+
+    def policy(self, carry, obs):
+        if carry["steps"][0] == 449 and not SignalsOnceAtStep450.sent:
+            SignalsOnceAtStep450.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().policy(carry, obs)
+
+
 def test_bsuite_run_resumes_with_resume_stateful_env(tmp_path, capsys):
     """With the option, a bsuite run continues from its checkpoint (learning curves over several sessions):
     scores go on from the checkpoint's step, while bsuite's own episode count starts again from zero."""
     pytest.importorskip("bsuite")
     logdir = tmp_path / "run"
     argv = ["--suite", "bsuite", "--task", "catch/0", "--size", "1m", "--device", "cpu", "--steps", "900",
-            "--logdir", str(logdir), "--set", "train_fill=64", "save_every=0.05",
-            "resume_stateful_env=true"]  # fmt: skip
-    assert main(argv, agent_class=FakeAgent) == 0
-    checkpoints = sorted((logdir / "checkpoints").glob("*.sha256"))
-    checkpoints[-1].unlink()  # as if killed while writing the last one: the resume starts from the older
-    (logdir / "done.json").unlink()
-    older = int(checkpoints[0].stem.split("-")[1])
-    assert 0 < older < 900
+            "--logdir", str(logdir), "--set", "train_fill=64", "resume_stateful_env=true"]  # fmt: skip
+    assert main(argv, agent_class=SignalsOnceAtStep450) == 128 + signal.SIGTERM
+    stopped = read_lines(logdir / "scores.jsonl")
+    assert 400 <= stopped[-1]["step"] <= 450
     capsys.readouterr()
     assert main(argv, agent_class=FakeAgent) == 0
     error = capsys.readouterr().err
-    assert "cannot be resumed" not in error and f"agent step {older:,}, " in error, error
+    assert "cannot be resumed" not in error and "agent step 45" in error, error
     lines = read_lines(logdir / "scores.jsonl")
     steps = [line["step"] for line in lines]
     assert steps == sorted(set(steps)) and steps[-1] >= 900 - 10  # a catch episode is 10 steps, reset included
-    resumed = [line for line in lines if line["step"] > older]
-    assert resumed[0]["log/bsuite/episode"] == 1 < lines[len(lines) - len(resumed) - 1]["log/bsuite/episode"]
+    assert lines[: len(stopped)] == stopped
+    resumed = lines[len(stopped):]
+    assert resumed[0]["log/bsuite/episode"] == 1 < stopped[-1]["log/bsuite/episode"]
 
 
 def newest_checkpoint_step(logdir: Path) -> int:
