@@ -38,6 +38,7 @@ import numpy as np
 
 from pipelines.runs import Run, read_score_lines
 from pipelines.scoring import binned_curve, window_score
+from training.checkpoint import write_atomic
 
 IMPLS = ("ours", "ours-official-mean", "official", "official-mirrored-mean")
 # Our suite -> (official config that carries the suite's settings, or None; official task prefix).
@@ -152,8 +153,7 @@ def cut_official_logs(logdir: Path, step: int):
                     kept.append(line)
             except (ValueError, KeyError, TypeError):
                 pass
-        path.with_suffix(".cut").write_text("".join(kept))
-        path.with_suffix(".cut").replace(path)
+        write_atomic(path, "".join(kept).encode())
 
 
 def prepare_resume(logdir: Path) -> bool:
@@ -177,7 +177,7 @@ def run_jobs(job_list, cores: list[int], log=None):
     log = log or functools.partial(print, flush=True)  # lines appear as they happen in a redirected log
     todo = [(logdir, command) for logdir, command in job_list if not (logdir / "parity.json").exists()]
     log(f"{len(job_list) - len(todo)} of {len(job_list)} runs already finished; {len(todo)} to run on cores {cores}")
-    running = {}  # core -> (process, logdir, command, start, attempts)
+    running = {}  # core -> (process, logdir, command, start, attempts, attempts_file)
     while todo or running:
         for core in cores:
             if core not in running and todo:
@@ -198,15 +198,13 @@ def run_jobs(job_list, cores: list[int], log=None):
                                            stderr=subprocess.STDOUT,
                                            env={**os.environ, **ONE_THREAD, "TORCHINDUCTOR_CACHE_DIR": cache},
                                            cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
-                running[core] = (process, logdir, command, time.monotonic(), attempts)
+                running[core] = (process, logdir, command, time.monotonic(), attempts, attempts_file)
                 log(f"core {core}: {'resumed' if resume else 'started'} {logdir.name}")
         time.sleep(5)
-        for core, (process, logdir, command, start, attempts) in list(running.items()):
+        for core, (process, logdir, command, start, attempts, attempts_file) in list(running.items()):
             attempts[-1]["wall_seconds"] = round(time.monotonic() - start)
             attempts[-1]["returncode"] = process.poll()
-            attempts_file = logdir.parent / f"{logdir.name}.attempts.json"
-            attempts_file.with_suffix(".tmp").write_text(json.dumps(attempts, indent=1))
-            attempts_file.with_suffix(".tmp").replace(attempts_file)
+            write_atomic(attempts_file, json.dumps(attempts, indent=1).encode())
             if process.returncode is None:
                 continue
             wall = sum(attempt["wall_seconds"] for attempt in attempts)

@@ -331,13 +331,11 @@ def test_bsuite_run_is_not_resumed_but_restarted(tmp_path, capsys):
     assert "log/bsuite/total_regret" in again[-1]
 
 
-class SignalsOnceAtStep450(FakeAgent):
+class SignalsAtStep450(FakeAgent):
     """Sends its own process SIGTERM at its 450th step, as a scheduler would: the run checkpoints, exits 143."""
-    sent = False
 
     def policy(self, carry, obs):
-        if carry["steps"][0] == 449 and not SignalsOnceAtStep450.sent:
-            SignalsOnceAtStep450.sent = True
+        if carry["steps"][0] == 449:
             os.kill(os.getpid(), signal.SIGTERM)
         return super().policy(carry, obs)
 
@@ -349,7 +347,7 @@ def test_bsuite_run_resumes_with_resume_stateful_env(tmp_path, capsys):
     logdir = tmp_path / "run"
     argv = ["--suite", "bsuite", "--task", "catch/0", "--size", "1m", "--device", "cpu", "--steps", "900",
             "--logdir", str(logdir), "--set", "train_fill=64", "resume_stateful_env=true"]  # fmt: skip
-    assert main(argv, agent_class=SignalsOnceAtStep450) == 128 + signal.SIGTERM
+    assert main(argv, agent_class=SignalsAtStep450) == 128 + signal.SIGTERM
     stopped = read_lines(logdir / "scores.jsonl")
     assert 400 <= stopped[-1]["step"] <= 450
     capsys.readouterr()
