@@ -140,7 +140,8 @@ def scaling_curves(aggregates: pd.DataFrame):
         frame = frame.assign(size_index=frame["size"].map(sizes.index))
         for (by, x_column, axis) in (("train_ratio", "size_index", row[0]), ("size", "train_ratio", row[1])):
             for value, line in frame.sort_values(x_column).groupby(by):
-                errors = [line.value - line.ci_low, line.ci_high - line.value]
+                # (2, points) array: a list of one-point Series trips pandas' float() deprecation in matplotlib
+                errors = np.stack([line.value - line.ci_low, line.ci_high - line.value]).astype(float)
                 axis.errorbar(line[x_column], line.value, yerr=errors, marker="o", capsize=3, label=f"{by} {value}")
             axis.set_title(benchmark, fontsize="small")
             axis.set_ylabel(frame.ylabel.iloc[0] if len(frame) else "", fontsize="x-small")
@@ -250,7 +251,8 @@ def data_efficiency(curves: pd.DataFrame, reps: int):
             xs = line.x_value.to_numpy(float) if by_ratio else line.x_value.map(sizes.index).to_numpy()
             name = f"size {line_value}" if by_ratio else f"ratio {line_value:g}"
             for axis, value in ((row[0], "steps"), (row[1], "score")):
-                errors = [line[value] - line[f"{value}_low"], line[f"{value}_high"] - line[value]]
+                low, high = line[value] - line[f"{value}_low"], line[f"{value}_high"] - line[value]
+                errors = np.stack([low, high]).astype(float)  # (2, points), as above
                 axis.errorbar(xs, line[value], yerr=errors, marker="o", capsize=3, label=name)
             for x, steps, reached, seeds in zip(xs, line.steps, line.reached, line.seeds):
                 row[0].annotate(f"{reached}/{seeds}", (x, steps), textcoords="offset points", xytext=(4, 4),
