@@ -17,9 +17,11 @@ Both sides run on CPU in float32 with one thread, with the same size, train rati
 shape, learning rate, warm-up, steps and envs; everything else is each code's default.
 
 Each run folder gets `parity.json` when its process ends (command, exit status, wall time);
-`report` reads every run folder's `scores.jsonl` (the official schema on both sides) and writes
-`<results>.json`, `<results>.md` and `<results>.png`/`.pdf`: per-seed binned curves (thin lines),
-the mean with a bootstrap 95 % band over seeds, and the verdict (see `verdict`).
+`report` reads the `scores.jsonl` of every finished run folder (or of those `--seeds` and `--impls`
+name; the official schema on both sides) and writes `<results>.json`, `<results>.md` and
+`<results>.png`/`.pdf`: per-seed binned curves (thin lines), the mean with a bootstrap 95 % band over
+seeds, and the verdict (see `verdict`). Unfinished runs are named in the Markdown and left out, so that a
+report while seeds still run covers the finished ones.
 """
 import argparse
 import functools
@@ -275,12 +277,15 @@ def verdict(final_a: np.ndarray, final_b: np.ndarray, curves_a: np.ndarray, curv
 # --- Report ---
 
 
-def load_runs(out: Path, settings: Settings) -> dict[str, list[Run]]:
-    """impl -> its runs (with a scores.jsonl), from the folders <out>/<impl>-<seed>."""
+def load_runs(out: Path, settings: Settings, seeds=None, impls=None) -> dict[str, list[Run]]:
+    """impl -> its runs (with a scores.jsonl), from the folders <out>/<impl>-<seed>; only the given seeds and
+    implementations when named."""
     runs, problems = {}, []
     for folder in sorted(out.iterdir()):
         impl, _, seed = folder.name.rpartition("-")
         if not folder.is_dir() or impl not in IMPLS or not (folder / "scores.jsonl").exists():
+            continue
+        if (seeds is not None and int(seed) not in seeds) or (impls is not None and impl not in impls):
             continue
         lines = read_score_lines(folder / "scores.jsonl", problems)
         runs.setdefault(impl, []).append(Run(
@@ -390,16 +395,27 @@ def reused_implementation(paths: list[Path], impl: str, settings: Settings, bins
 
 
 def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None,
-           reuse: list[Path] = (), reuse_impl: str = "official"):
+           reuse: list[Path] = (), reuse_impl: str = "official", seeds=None, impls=None):
     """`reuse`: earlier results files whose `reuse_impl` runs join this report (e.g. official runs of the same
-    settings, when only our side changed), instead of running them again."""
-    runs = load_runs(out, settings)
+    settings, when only our side changed), instead of running them again. `seeds`, `impls`: only these runs
+    (default: every run folder). Unfinished runs (no parity.json yet) are listed, but stay out of the curves,
+    the train metrics and the verdict: their final window is partial or missing."""
+    runs = load_runs(out, settings, seeds, impls)
+    unfinished = [f"{impl}-{run.seed} ({run.steps.max() if len(run.steps) else 0:,.0f} of {settings.steps:,} steps)"
+                  for impl, impl_runs in runs.items() for run in impl_runs
+                  if not (out / f"{impl}-{run.seed}" / "parity.json").exists()]  # fmt: skip
+    runs = {impl: finished for impl, impl_runs in runs.items()
+            if (finished := [run for run in impl_runs if (out / f"{impl}-{run.seed}" / "parity.json").exists()])}
+    if unfinished:
+        print(f"unfinished, left out of the report: {', '.join(unfinished)}", file=sys.stderr)
     if not runs:
-        raise SystemExit(f"no run folders with scores.jsonl under {out}")
+        raise SystemExit(f"no finished run folders with scores.jsonl under {out}"
+                         + (f" (unfinished: {', '.join(unfinished)})" if unfinished else ""))
     if reuse and reuse_impl in runs:
         raise SystemExit(f"{out} has {reuse_impl} run folders and --reuse names {reuse_impl} runs: use one of them")
     data = {"settings": asdict(settings), "bins": bins, "window_fraction": window, "random_policy": random_score,
-            "implementations": {}, "verdicts": {}, "reused": {reuse_impl: [str(p) for p in reuse]} if reuse else {}}
+            "implementations": {}, "verdicts": {}, "reused": {reuse_impl: [str(p) for p in reuse]} if reuse else {},
+            "unfinished": unfinished}
     curves, finals = {}, {}
     for impl, impl_runs in runs.items():
         xs = binned_curve(impl_runs[0], bins)[0]
@@ -452,6 +468,8 @@ def markdown(data: dict) -> str:
             wall = f"{run['wall_seconds'] / 60:.1f}" if run["wall_seconds"] else "unfinished"
             lines.append(f"| {impl} | {run['seed']} | {run['final_window_mean']:.2f} | {run['episodes']} | "
                          f"{run['last_step']:,.0f} | {wall} |")
+    if data.get("unfinished"):
+        lines += ["", f"Unfinished, left out of the curves and the verdict: {', '.join(data['unfinished'])}."]
     for impl, paths in data.get("reused", {}).items():
         lines += ["", f"The {impl} runs are reused from earlier reports of the same settings: {', '.join(paths)}."]
     if data["verdicts"]:
@@ -553,8 +571,10 @@ def main(argv=None):
     parser.add_argument("--batch-length", type=int, default=64)
     parser.add_argument("--lr", type=float, default=4e-5)
     parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["ours", "official"])
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="run: the seeds (default 0 1 2); report: only these seeds (default: every run folder)")
+    parser.add_argument("--impls", nargs="+", choices=IMPLS,
+                        help="run: the implementations (default ours official); report: only these (default: all)")
     parser.add_argument("--out", type=Path, required=True, help="folder of the run folders <impl>-<seed>")
     parser.add_argument("--official", type=Path, default=os.environ.get("DREAMERV3_OFFICIAL"),
                         help="danijar/dreamerv3 checkout at e3f0224 (or $DREAMERV3_OFFICIAL)")
@@ -570,6 +590,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     settings = settings_from(args)
     if args.command == "run":
+        args.impls, args.seeds = args.impls or ["ours", "official"], args.seeds or [0, 1, 2]
         if any(impl.startswith("official") for impl in args.impls):
             if not args.official or not (Path(args.official) / "dreamerv3" / "main.py").exists():
                 parser.error("--official must name a danijar/dreamerv3 checkout (dreamerv3/main.py not found)")
@@ -583,7 +604,8 @@ def main(argv=None):
         from training.random_policy import random_policy_score
 
         report(args.out, args.results, settings, args.bins, args.window,
-               random_policy_score(settings.suite, settings.task, seed=0), args.reuse, args.reuse_impl)
+               random_policy_score(settings.suite, settings.task, seed=0), args.reuse, args.reuse_impl, args.seeds,
+               args.impls)
 
 
 if __name__ == "__main__":

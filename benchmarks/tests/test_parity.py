@@ -243,3 +243,27 @@ def test_report_reuses_official_runs_from_earlier_reports_of_the_same_settings(t
     with pytest.raises(SystemExit, match="repeat a seed"):
         parity.report(tmp_path / "new", tmp_path / "out", SETTINGS, bins=10, window=0.2, random_score=None,
                       reuse=[earlier[0], earlier[0]])
+
+
+def test_report_leaves_out_unfinished_runs_and_keeps_only_the_named_seeds(tmp_path):
+    """While seed 2 still runs, the report covers the finished seeds 0 and 1 and names the unfinished ones,
+    instead of a verdict of NaN; --seeds narrows it further."""
+    runs = tmp_path / "runs"
+    write_learning_runs(runs, ("ours", "official"), range(2), np.random.default_rng(0))
+    write_run(runs / "official-2", [(10, 20.0), (500, 30.0)], finished=False)  # no final window yet
+    parity.report(runs, tmp_path / "all", SETTINGS, bins=10, window=0.2, random_score=None)
+    data = json.loads((tmp_path / "all.json").read_text())
+    assert [run["seed"] for run in data["implementations"]["official"]["runs"]] == [0, 1]
+    assert np.isfinite(data["verdicts"]["ours vs official"]["difference"])
+    assert data["unfinished"] == ["official-2 (500 of 3,000 steps)"]
+    assert "Unfinished, left out of the curves and the verdict: official-2 (500 of 3,000 steps)." in (
+        tmp_path / "all.md").read_text()
+    parity.main(["report", "--suite", "gym", "--task", "CartPole-v1", "--steps", "3000", "--train-ratio", "128",
+                 "--batch-size", "8", "--batch-length", "32", "--lr", "1e-4", "--warmup", "0", "--seeds", "1",
+                 "--out", str(runs), "--results", str(tmp_path / "seed1")])
+    data = json.loads((tmp_path / "seed1.json").read_text())
+    assert {impl: [run["seed"] for run in entry["runs"]] for impl, entry in data["implementations"].items()} == {
+        "official": [1], "ours": [1]}
+    assert data["unfinished"] == []
+    with pytest.raises(SystemExit, match="unfinished: official-2"):
+        parity.report(runs, tmp_path / "none", SETTINGS, bins=10, window=0.2, random_score=None, seeds=[2])
