@@ -172,12 +172,17 @@ def prepare_resume(logdir: Path) -> bool:
     return True
 
 
+def finished(logdir: Path) -> bool:
+    """`run_jobs` writes parity.json into a run folder when its process has succeeded."""
+    return (logdir / "parity.json").exists()
+
+
 def run_jobs(job_list, cores: list[int], log=None):
     """One process per core at a time, each pinned to its core; a folder with parity.json is done. An
     unfinished folder (the machine stopped, the process was killed) continues from its last checkpoint:
     both codes save one every 60 s. <out>/<run>.attempts.json keeps the wall time of every start."""
     log = log or functools.partial(print, flush=True)  # lines appear as they happen in a redirected log
-    todo = [(logdir, command) for logdir, command in job_list if not (logdir / "parity.json").exists()]
+    todo = [(logdir, command) for logdir, command in job_list if not finished(logdir)]
     log(f"{len(job_list) - len(todo)} of {len(job_list)} runs already finished; {len(todo)} to run on cores {cores}")
     running = {}  # core -> (process, logdir, command, start, attempts, attempts_file)
     while todo or running:
@@ -277,10 +282,10 @@ def verdict(final_a: np.ndarray, final_b: np.ndarray, curves_a: np.ndarray, curv
 # --- Report ---
 
 
-def load_runs(out: Path, settings: Settings, seeds=None, impls=None) -> dict[str, list[Run]]:
-    """impl -> its runs (with a scores.jsonl), from the folders <out>/<impl>-<seed>; only the given seeds and
-    implementations when named."""
-    runs, problems = {}, []
+def load_runs(out: Path, settings: Settings, seeds=None, impls=None) -> tuple[dict[str, list[Run]], list[str]]:
+    """impl -> its finished runs (with a scores.jsonl), from the folders <out>/<impl>-<seed>, and a label for
+    each unfinished one; only the given seeds and implementations when named."""
+    runs, unfinished, problems = {}, [], []
     for folder in sorted(out.iterdir()):
         impl, _, seed = folder.name.rpartition("-")
         if not folder.is_dir() or impl not in IMPLS or not (folder / "scores.jsonl").exists():
@@ -288,6 +293,10 @@ def load_runs(out: Path, settings: Settings, seeds=None, impls=None) -> dict[str
         if (seeds is not None and int(seed) not in seeds) or (impls is not None and impl not in impls):
             continue
         lines = read_score_lines(folder / "scores.jsonl", problems)
+        if not finished(folder):
+            unfinished.append(f"{folder.name} ({max((line['step'] for line in lines), default=0):,.0f} of "
+                              f"{settings.steps:,} steps)")
+            continue
         runs.setdefault(impl, []).append(Run(
             suite=settings.suite, task=settings.task, method=impl, seed=int(seed), source=impl,
             steps=np.array([float(line["step"]) for line in lines]),
@@ -295,15 +304,14 @@ def load_runs(out: Path, settings: Settings, seeds=None, impls=None) -> dict[str
             budget=float(settings.steps)))  # repeat 1 on both sides for these suites
     for problem in problems:
         print(problem, file=sys.stderr)
-    return runs
+    return runs, unfinished
 
 
 def run_summary(run: Run, folder: Path, window: float) -> dict:
-    marker = folder / "parity.json"
-    finished = json.loads(marker.read_text()) if marker.exists() else {}
+    record = json.loads((folder / "parity.json").read_text()) if finished(folder) else {}
     return {"seed": run.seed, "episodes": len(run.scores), "last_step": float(run.steps.max()) if len(run.steps) else 0,
-            "final_window_mean": window_score(run, window), "finished": marker.exists(),
-            "wall_seconds": finished.get("wall_seconds"), "command": finished.get("command")}  # fmt: skip
+            "final_window_mean": window_score(run, window), "finished": finished(folder),
+            "wall_seconds": record.get("wall_seconds"), "command": record.get("command")}  # fmt: skip
 
 
 def metric_lines(folder: Path, impl: str) -> list[tuple[float, dict]]:
@@ -400,12 +408,7 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
     settings, when only our side changed), instead of running them again. `seeds`, `impls`: only these runs
     (default: every run folder). Unfinished runs (no parity.json yet) are listed, but stay out of the curves,
     the train metrics and the verdict: their final window is partial or missing."""
-    runs = load_runs(out, settings, seeds, impls)
-    unfinished = [f"{impl}-{run.seed} ({run.steps.max() if len(run.steps) else 0:,.0f} of {settings.steps:,} steps)"
-                  for impl, impl_runs in runs.items() for run in impl_runs
-                  if not (out / f"{impl}-{run.seed}" / "parity.json").exists()]  # fmt: skip
-    runs = {impl: finished for impl, impl_runs in runs.items()
-            if (finished := [run for run in impl_runs if (out / f"{impl}-{run.seed}" / "parity.json").exists()])}
+    runs, unfinished = load_runs(out, settings, seeds, impls)
     if unfinished:
         print(f"unfinished, left out of the report: {', '.join(unfinished)}", file=sys.stderr)
     if not runs:
