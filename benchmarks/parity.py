@@ -308,9 +308,10 @@ def load_runs(out: Path, settings: Settings, seeds=None, impls=None) -> tuple[di
 
 
 def run_summary(run: Run, folder: Path, window: float) -> dict:
-    record = json.loads((folder / "parity.json").read_text()) if finished(folder) else {}
+    """One finished run (load_runs leaves the others out), with the wall time and command from its parity.json."""
+    record = json.loads((folder / "parity.json").read_text())
     return {"seed": run.seed, "episodes": len(run.scores), "last_step": float(run.steps.max()) if len(run.steps) else 0,
-            "final_window_mean": window_score(run, window), "finished": finished(folder),
+            "final_window_mean": window_score(run, window), "finished": True,
             "wall_seconds": record.get("wall_seconds"), "command": record.get("command")}  # fmt: skip
 
 
