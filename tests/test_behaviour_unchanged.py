@@ -4,7 +4,8 @@ Each record names the commit whose code wrote it. The first records were written
 restructuring of issue 16 (f0535c1), so this test showed that moving code around changed no result;
 the code matched them up to d9ff5fb. b051873 changed the numbers on purpose (the two-hot heads' bias
 gradient summed in float64, agent/networks.py AddBias), so the AVX2 record was rewritten by it and the
-AVX-512 record, which no machine at hand could rewrite, was dropped. Each run is the real entry
+AVX-512 record, which no machine at hand could rewrite then, was dropped; b051873 wrote a new one on an
+AVX-512 EPYC on 2026-12-05 (25 of its 430 values differ from the AVX2 record's). Each run is the real entry
 point on CPU, float32, one thread, a fixed seed, with the time-based writes switched off
 (log_every=0: one metrics line at the end; save_every=0: one checkpoint at the end), so every
 value is a function of the code and the seed. Wall-clock values (fps, memory, seconds, the time/
