@@ -22,6 +22,10 @@ when a difference exceeds --tolerance times (1 + that value), or an optimizer up
 than 0.1 %. The loss and gradient tables are for reading. The official run needs a checkpoint after
 some training: benchmarks/parity.py starts official runs with one every 60 s (--run.save_every 60); the
 newest is used.
+
+With `--initial-seeds N` it compares instead the two codes' freshly initialised parameters (seeds
+0..N-1 a side, per tensor RMS and mean; exits 1 when a shape differs or an RMS ratio leaves [0.8, 1.25]);
+no checkpoint is needed, only the two runs' configs.
 """
 import argparse
 import os
@@ -35,6 +39,7 @@ import numpy as np
 import torch
 
 import envs
+from agent.agent import Agent
 from agent.optimizer import LaProp
 from benchmarks.parity import METRICS
 from training.eval import load_agent, load_run_config
@@ -277,6 +282,23 @@ def compare_functions(ours: dict, official: dict, tolerance: float) -> bool:
     return passed
 
 
+def compare_initial(ours: list[dict], official: list[dict], low: float = 0.8, high: float = 1.25) -> bool:
+    """Prints, per parameter tensor that both codes hold (official names and layout), its RMS and mean
+    averaged over freshly initialised agents of several seeds; True when every shape matches and every RMS
+    ratio ours/official lies in [low, high] (zero on both sides counts as equal). The bounds leave room for
+    the sampling noise of the smallest tensors (64 values: about 9 % per seed)."""
+    print("parameter | shape | RMS ours | RMS official | mean ours | mean official | agrees")
+    passed = True
+    for name in sorted(set(official[0]) & set(ours[0])):
+        a, b = [seed[name].astype(np.float64) for seed in ours], [seed[name].astype(np.float64) for seed in official]
+        rms_a, rms_b = (np.mean([np.sqrt(np.mean(x**2)) for x in xs]) for xs in (a, b))
+        ok = a[0].shape == b[0].shape and (rms_a == rms_b == 0 or rms_b > 0 and low <= rms_a / rms_b <= high)
+        passed &= bool(ok)
+        print(f"{name} | {b[0].shape} | {rms_a:.4g} | {rms_b:.4g} | {np.mean(a):+.2g} | {np.mean(b):+.2g} | "
+              f"{'yes' if ok else 'NO'}")
+    return passed
+
+
 def compare_loss_metrics(ours: dict, official: dict):
     """Prints, per metric of benchmarks/parity.py METRICS that both logged, mean and standard error over the
     seeds and the difference in standard errors (z). Both draw their own samples: only the distributions
@@ -292,6 +314,29 @@ def compare_loss_metrics(ours: dict, official: dict):
             print(f"{key} | {a.mean():.4g} ± {se_a:.2g} | {b.mean():.4g} ± {se_b:.2g} | {z:+.1f}")
 
 
+def initial_parameters(args, config) -> bool:
+    """Both codes' parameters as initialised for seeds 0..N-1 (official: its make_agent on the official run's
+    config.yaml; ours: Agent on our run's config), compared by compare_initial."""
+    spaces = agent_spaces(envs.make(config.suite, config.task, args.seed))
+    worker = Path(__file__).with_name("official_functions.py")
+    ours, official = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.initial_seeds):
+            path = Path(tmp) / f"initial-{seed}.npz"
+            subprocess.run([args.official_python, str(worker), "--official", str(args.official), "--run",
+                            str(args.official_run.resolve()), "--params", str(path), "--initial-seed", str(seed)],
+                           check=True, stdout=subprocess.DEVNULL)
+            official.append({k.replace(":", "/"): v for k, v in np.load(path).items()})
+            torch.manual_seed(seed)
+            agent = Agent(*spaces, config)
+            official_keys = sorted({k.split("/")[2] for k in official[-1] if k.startswith("dec/vec/")})
+            obs_keys = dict(zip(agent.vector_keys, official_keys))
+            state = agent.nets.state_dict()
+            ours.append(dict(to_official_layout(name, tensor, obs_keys) for name, tensor in state.items()))
+    print(f"initial parameters of {args.initial_seeds} seeds a side ({config.suite} {config.task}, size {config.size})")
+    return compare_initial(ours, official)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--official-run", type=Path, required=True, help="an official run folder with a checkpoint")
@@ -305,11 +350,16 @@ def main(argv=None):
                         help="the official two-hot mean in our exact order (default) or its own, whose float32 "
                              "rounding under jit moves every reward and value prediction (README, paired runs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--initial-seeds", type=int, default=0,
+                        help="instead of the checks above: both codes' initial parameters, built fresh with seeds "
+                             "0..N-1 from the runs' configs (no checkpoint used), compared tensor by tensor")
     args = parser.parse_args(argv)
     if not (args.official and args.official_python):
         parser.error("needs --official and --official-python (or $DREAMERV3_OFFICIAL, $DREAMERV3_OFFICIAL_PYTHON)")
     torch.manual_seed(args.seed)
     config = load_run_config(args.ours_run, device="cpu")
+    if args.initial_seeds:
+        sys.exit(0 if initial_parameters(args, config) else 1)
     agent, state = load_agent(args.ours_run, config, *agent_spaces(envs.make(config.suite, config.task, args.seed)))
     if agent.image_keys:
         raise SystemExit(f"{args.ours_run} observes images ({agent.image_keys}); this cross-check maps the vector "

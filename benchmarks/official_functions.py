@@ -9,7 +9,8 @@ Runs in the official code's own virtual environment and imports nothing of our p
 
 The agent is built as the official `make_agent` builds it, from the run's own config.yaml, and each
 function is one of its modules called as the official loss calls it, under `ninjax.pure` with the
-checkpoint's parameters. Writes the parameters (`--params`, names with '/' as ':') and, given inputs
+checkpoint's parameters. Writes the parameters (`--params`, names with '/' as ':'; with `--initial-seed S`
+those of a freshly built agent with seed S instead, and nothing else) and, given inputs
 (flat batches of N steps, float32 unless said), the outputs:
 
     inputs:  obs:<key> (N, ...), is_first (N,) bool, prev_deter (N, D), prev_stoch (N, S, C),
@@ -41,6 +42,9 @@ def main():
     parser.add_argument("--official", type=Path, required=True, help="checkout of danijar/dreamerv3")
     parser.add_argument("--run", type=Path, required=True, help="an official run folder with ckpt/ and config.yaml")
     parser.add_argument("--params", type=Path, required=True, help="write the checkpoint's parameters here (.npz)")
+    parser.add_argument("--initial-seed", type=int,
+                        help="write instead the initial parameters of an agent built with this seed (the run's "
+                             "config.yaml otherwise), and stop; no checkpoint needed")
     parser.add_argument("--inputs", type=Path)
     parser.add_argument("--outputs", type=Path)
     parser.add_argument("--twohot-mean", choices=("official", "mirrored"), default="official",
@@ -52,7 +56,7 @@ def main():
     parser.add_argument("--opt-outputs", type=Path, help="update:<k>:<name> of each of the K steps, setting:<name>")
     args = parser.parse_args()
     checkpoints = sorted((args.run / "ckpt").glob("*/agent.pkl"))
-    if not checkpoints:
+    if not checkpoints and args.initial_seed is None:
         parser.error(f"{args.run} has no checkpoint (ckpt/*/agent.pkl); run it with --run.save_every SECONDS")
     sys.path[:0] = [str(args.official), str(args.official / "dreamerv3"), str(Path(__file__).parent)]
     import elements
@@ -64,12 +68,17 @@ def main():
     from dreamerv3 import main as official_main
 
     config = elements.Config.load(args.run / "config.yaml")
+    if args.initial_seed is not None:
+        config = config.update(seed=args.initial_seed)
     if config.task.startswith("gym_"):
         official_launcher.old_gym_api()
     official_launcher.add_missing_pieces()
     if args.twohot_mean == "mirrored":
         official_launcher.use_mirrored_twohot_mean()
     agent = official_main.make_agent(config)
+    if args.initial_seed is not None:  # as built: the seed's initialisation, before any update
+        np.savez(args.params, **{name.replace("/", ":"): np.asarray(value) for name, value in agent.params.items()})
+        return
     jax.config.update("jax_transfer_guard", "allow")  # the official setup disallows implicit host-device copies
     params = pickle.loads(checkpoints[-1].read_bytes())["params"]
     np.savez(args.params, **{name.replace("/", ":"): np.asarray(value) for name, value in params.items()})

@@ -12,6 +12,7 @@ from agent.config import make_config
 from agent.tests.conftest import make_spaces, random_batch
 from benchmarks import parity
 from benchmarks.official_crosscheck import (
+    compare_initial,
     load_official,
     main,
     make_inputs,
@@ -67,6 +68,22 @@ def test_a_missing_official_parameter_is_named():
         load_official(target, params, OBS_KEYS)
 
 
+def test_initial_parameters_agree_across_seeds_and_a_rescaled_tensor_is_flagged(capsys):
+    """Our agent against itself at other seeds stands in for the official side: same scheme, other draws."""
+    ours = [as_official(make_agent("continuous", seed)) for seed in (0, 1)]
+    other = [as_official(make_agent("continuous", seed)) for seed in (2, 3)]
+    assert compare_initial(ours, other)
+    other[0]["dyn/dyngru/kernel"] = 2 * other[0]["dyn/dyngru/kernel"]
+    other[1]["dyn/dyngru/kernel"] = 2 * other[1]["dyn/dyngru/kernel"]
+    assert not compare_initial(ours, other)
+    assert "dyn/dyngru/kernel | (8, 64, 192) |" in capsys.readouterr().out.split("NO")[0].splitlines()[-1]
+    other[0]["rew/head/logits/kernel"] = np.ones_like(other[0]["rew/head/logits/kernel"])  # zero on our side
+    other[1]["rew/head/logits/kernel"] = np.ones_like(other[1]["rew/head/logits/kernel"])
+    for seed in (0, 1):
+        other[seed]["dyn/dyngru/kernel"] = ours[1 - seed]["dyn/dyngru/kernel"]  # equal again: only rew differs
+    assert not compare_initial(ours, other)
+
+
 OFFICIAL = os.environ.get("DREAMERV3_OFFICIAL")
 OFFICIAL_PYTHON = os.environ.get("DREAMERV3_OFFICIAL_PYTHON")
 
@@ -89,3 +106,8 @@ def test_our_networks_compute_what_the_official_ones_compute(tmp_path, capsys):
     table = capsys.readouterr().out
     assert exit_status.value.code == 0, table
     assert "post_logit" in table and "rew_logits" in table and "NO" not in table
+    with pytest.raises(SystemExit) as exit_status:
+        main(["--official-run", str(tmp_path / "official"), "--ours-run", str(ours), "--initial-seeds", "2"])
+    table = capsys.readouterr().out
+    assert exit_status.value.code == 0, table
+    assert "dyn/dyngru/kernel" in table and "NO" not in table
