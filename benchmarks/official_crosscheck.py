@@ -314,6 +314,23 @@ def compare_loss_metrics(ours: dict, official: dict):
             print(f"{key} | {a.mean():.4g} ± {se_a:.2g} | {b.mean():.4g} ± {se_b:.2g} | {z:+.1f}")
 
 
+def refuse_images(agent, run: Path):
+    """This cross-check maps the vector encoder and decoder only."""
+    if agent.image_keys:
+        raise SystemExit(f"{run} observes images ({agent.image_keys}); this cross-check maps the vector "
+                         "encoder and decoder only")
+
+
+def observation_keys(agent, params: dict) -> dict:
+    """Our vector observation keys -> the official ones, read from the official decoder's parameter names
+    (catch: vector -> observation; gym: vector -> image); refuses keys that do not pair up."""
+    official_keys = sorted({k.split("/")[2] for k in params if k.startswith("dec/vec/")})
+    if len(official_keys) != len(agent.vector_keys) or len(agent.vector_keys) > 1 and official_keys != sorted(
+            agent.vector_keys):
+        raise SystemExit(f"observation keys differ: official {official_keys}, ours {agent.vector_keys}")
+    return dict(zip(agent.vector_keys, official_keys))
+
+
 def initial_parameters(args, config) -> bool:
     """Both codes' parameters as initialised for seeds 0..N-1 (official: its make_agent on the official run's
     config.yaml; ours: Agent on our run's config), compared by compare_initial."""
@@ -322,15 +339,15 @@ def initial_parameters(args, config) -> bool:
     ours, official = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.initial_seeds):
+            torch.manual_seed(seed)
+            agent = Agent(*spaces, config)
+            refuse_images(agent, args.ours_run)
             path = Path(tmp) / f"initial-{seed}.npz"
             subprocess.run([args.official_python, str(worker), "--official", str(args.official), "--run",
                             str(args.official_run.resolve()), "--params", str(path), "--initial-seed", str(seed)],
                            check=True, stdout=subprocess.DEVNULL)
             official.append({k.replace(":", "/"): v for k, v in np.load(path).items()})
-            torch.manual_seed(seed)
-            agent = Agent(*spaces, config)
-            official_keys = sorted({k.split("/")[2] for k in official[-1] if k.startswith("dec/vec/")})
-            obs_keys = dict(zip(agent.vector_keys, official_keys))
+            obs_keys = observation_keys(agent, official[-1])
             state = agent.nets.state_dict()
             ours.append(dict(to_official_layout(name, tensor, obs_keys) for name, tensor in state.items()))
     print(f"initial parameters of {args.initial_seeds} seeds a side ({config.suite} {config.task}, size {config.size})")
@@ -361,9 +378,7 @@ def main(argv=None):
     if args.initial_seeds:
         sys.exit(0 if initial_parameters(args, config) else 1)
     agent, state = load_agent(args.ours_run, config, *agent_spaces(envs.make(config.suite, config.task, args.seed)))
-    if agent.image_keys:
-        raise SystemExit(f"{args.ours_run} observes images ({agent.image_keys}); this cross-check maps the vector "
-                         "encoder and decoder only")
+    refuse_images(agent, args.ours_run)
     replay = Replay(10**9, config.batch_length + config.replay_context, config.replay_chunksize, online=False,
                     seed=args.seed)  # fmt: skip
     replay.load(args.ours_run / "replay", state["replay"]["chunks"])
@@ -375,11 +390,7 @@ def main(argv=None):
                    "--twohot-mean", args.official_twohot_mean]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         params = {k.replace(":", "/"): v for k, v in np.load(tmp / "params.npz").items()}
-        official_keys = sorted({k.split("/")[2] for k in params if k.startswith("dec/vec/")})
-        if len(official_keys) != len(agent.vector_keys) or len(agent.vector_keys) > 1 and official_keys != sorted(
-                agent.vector_keys):
-            raise SystemExit(f"observation keys differ: official {official_keys}, ours {agent.vector_keys}")
-        obs_keys = dict(zip(agent.vector_keys, official_keys))  # ours -> official (catch: vector -> observation)
+        obs_keys = observation_keys(agent, params)
         load_official(agent, params, obs_keys)
         if agent.policy_net.unimix:
             print(f"{args.ours_run} mixes {agent.policy_net.unimix:.0%} uniform into its discrete policy "
