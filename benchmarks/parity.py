@@ -357,10 +357,9 @@ def metric_curves(lines: list[tuple[float, dict]], impl: str, settings: Settings
     return curves
 
 
-def reused_implementation(paths: list[Path], impl: str, settings: Settings, bins: int, window: float):
-    """`impl`'s runs from earlier reports (results JSON files) of the same settings, bins and window, as one
-    implementation entry: their per-seed curves, final-window means and run rows as written there; metric
-    curves and final metrics averaged over the files weighted by their seed counts. -> (entry, finals, curves)."""
+def reused_entries(paths: list[Path], impl: str, settings: Settings, bins: int, window: float) -> list:
+    """`impl`'s entries in earlier reports (results JSON files) of the same settings, bins and window:
+    [(path, implementation entry)] for the files that have `impl` runs (at least one must)."""
     entries = []
     for path in paths:
         earlier = json.loads(Path(path).read_text())
@@ -369,44 +368,54 @@ def reused_implementation(paths: list[Path], impl: str, settings: Settings, bins
         if theirs != ours:
             raise SystemExit(f"{path} was reported with {theirs}, this report uses {ours}: reuse only runs "
                              "of the same settings, bins and window")  # fmt: skip
-        if impl not in earlier["implementations"]:
-            raise SystemExit(f"{path} has no {impl} runs (it has {', '.join(earlier['implementations'])})")
-        if "seed_curves" not in earlier["implementations"][impl]:
-            raise SystemExit(f"{path} was written before reports kept per-seed curves: its runs cannot be reused")
-        entries.append((str(path), earlier["implementations"][impl]))
+        if impl in earlier["implementations"]:
+            if "seed_curves" not in earlier["implementations"][impl]:
+                raise SystemExit(f"{path} was written before reports kept per-seed curves: its runs cannot be reused")
+            entries.append((str(path), earlier["implementations"][impl]))
+    if not entries:
+        raise SystemExit(f"none of {', '.join(map(str, paths))} has {impl} runs")
+    return entries
+
+
+def joined_implementation(impl: str, entries: list):
+    """One implementation entry from several [(source, entry)]: the run folders of this report (source None)
+    and earlier reports' entries (source: their results file). Per-seed curves, final-window means and run
+    rows as each source wrote them; metric curves and final metrics averaged over the sources weighted by
+    their seed counts. -> (entry, finals, curves)."""
     seeds = [run["seed"] for _, entry in entries for run in entry["runs"]]
     if len(set(seeds)) != len(seeds):
-        raise SystemExit(f"the reused {impl} runs repeat a seed ({sorted(seeds)}): name each run once")
+        raise SystemExit(f"the joined {impl} runs repeat a seed ({sorted(seeds)}): name each run once")
     curves = np.array([curve for _, entry in entries for curve in entry["seed_curves"]], dtype=float)  # (seeds, bins)
     finals = np.array([run["final_window_mean"] for _, entry in entries for run in entry["runs"]])
     weights = np.array([len(entry["runs"]) for _, entry in entries], dtype=float)
     low, high = bootstrap_mean_interval(curves, 10_000, np.random.default_rng(0))
 
-    def weighted(name: str) -> dict:  # key -> seed-weighted mean of the files' values (NaN-aware per bin)
+    def weighted(name: str) -> dict:  # key -> seed-weighted mean of the sources' values (NaN-aware per bin)
         keys = [key for key in METRICS if any(key in entry.get(name, {}) for _, entry in entries)]
         result = {}
         for key in keys:
             values = [(np.array(entry[name][key], dtype=float), w) for (_, entry), w in zip(entries, weights)
                       if key in entry.get(name, {})]  # fmt: skip
-            stacked = np.stack([v for v, _ in values])  # (files,) or (files, bins)
+            stacked = np.stack([v for v, _ in values])  # (sources,) or (sources, bins)
             w = np.array([w for _, w in values]).reshape(-1, *[1] * (stacked.ndim - 1))
-            w = np.where(np.isfinite(stacked), w, 0.0)  # a file without a value in a bin has no weight there
+            w = np.where(np.isfinite(stacked), w, 0.0)  # a source without a value in a bin has no weight there
             with np.errstate(invalid="ignore"):
                 mean = (np.nan_to_num(stacked) * w).sum(0) / w.sum(0)
             result[key] = mean.tolist() if mean.ndim else float(mean)
         return result
 
+    runs = [{**run, "results_file": source} if source else run for source, entry in entries for run in entry["runs"]]
     entry = {"x": entries[0][1]["x"], "mean": np.nanmean(curves, 0).tolist(), "band_low": low.tolist(),
-             "band_high": high.tolist(), "seed_curves": curves.tolist(),
-             "runs": [{**run, "results_file": path} for path, entry in entries for run in entry["runs"]],
+             "band_high": high.tolist(), "seed_curves": curves.tolist(), "runs": runs,
              "final_metrics": weighted("final_metrics"), "metric_curves": weighted("metric_curves")}  # fmt: skip
     return entry, finals, curves
 
 
 def report(out: Path, results: Path, settings: Settings, bins: int, window: float, random_score: float | None,
-           reuse: list[Path] = (), reuse_impl: str = "official", seeds=None, impls=None):
-    """`reuse`: earlier results files whose `reuse_impl` runs join this report (e.g. official runs of the same
-    settings, when only our side changed), instead of running them again. `seeds`, `impls`: only these runs
+           reuse: list[Path] = (), reuse_impls=("official",), seeds=None, impls=None):
+    """`reuse`: earlier results files whose runs of `reuse_impls` join this report instead of running them
+    again (e.g. the official runs of the same settings, when only our side changed; or seeds 0 and 1 of both
+    codes, when a lost seed 2 ran again), beside any run folders of other seeds. `seeds`, `impls`: only these runs
     (default: every run folder). Unfinished runs (no parity.json yet) are listed, but stay out of the curves,
     the train metrics and the verdict: their final window is partial or missing."""
     runs, unfinished = load_runs(out, settings, seeds, impls)
@@ -415,10 +424,8 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
     if not runs:
         raise SystemExit(f"no finished run folders with scores.jsonl under {out}"
                          + (f" (unfinished: {', '.join(unfinished)})" if unfinished else ""))
-    if reuse and reuse_impl in runs:
-        raise SystemExit(f"{out} has {reuse_impl} run folders and --reuse names {reuse_impl} runs: use one of them")
     data = {"settings": asdict(settings), "bins": bins, "window_fraction": window, "random_policy": random_score,
-            "implementations": {}, "verdicts": {}, "reused": {reuse_impl: [str(p) for p in reuse]} if reuse else {},
+            "implementations": {}, "verdicts": {}, "reused": {},
             "unfinished": unfinished}
     curves, finals = {}, {}
     for impl, impl_runs in runs.items():
@@ -443,9 +450,11 @@ def report(out: Path, results: Path, settings: Settings, bins: int, window: floa
             data["implementations"][impl]["metric_curves"] = {
                 key: np.nanmean(np.stack([seed[key] for seed in per_seed if key in seed]), 0).tolist()
                 for key in METRICS if any(key in seed for seed in per_seed)}  # fmt: skip
-    if reuse:
-        data["implementations"][reuse_impl], finals[reuse_impl], curves[reuse_impl] = reused_implementation(
-            reuse, reuse_impl, settings, bins, window)
+    for impl in reuse_impls if reuse else ():
+        earlier = reused_entries(reuse, impl, settings, bins, window)
+        here = [(None, data["implementations"][impl])] if impl in runs else []
+        data["implementations"][impl], finals[impl], curves[impl] = joined_implementation(impl, earlier + here)
+        data["reused"][impl] = [source for source, _ in earlier]
     for impl in data["implementations"]:
         if impl != "official" and "official" in data["implementations"]:
             data["verdicts"][f"{impl} vs official"] = verdict(finals[impl], finals["official"], curves[impl],
@@ -475,7 +484,9 @@ def markdown(data: dict) -> str:
     if data.get("unfinished"):
         lines += ["", f"Unfinished, left out of the curves and the verdict: {', '.join(data['unfinished'])}."]
     for impl, paths in data.get("reused", {}).items():
-        lines += ["", f"The {impl} runs are reused from earlier reports of the same settings: {', '.join(paths)}."]
+        seeds = [str(run["seed"]) for run in data["implementations"][impl]["runs"] if "results_file" in run]
+        lines += ["", f"The {impl} runs of seed{'s' * (len(seeds) > 1)} {', '.join(seeds)} are reused from earlier "
+                  f"reports of the same settings: {', '.join(paths)}."]
     if data["verdicts"]:
         lines += ["", "| comparison | difference of final-window means [95 % CI] | a inside b's seed range | "
                   "b inside a's | consistent |", "|---|---|---:|---:|---|"]  # fmt: skip
@@ -589,8 +600,9 @@ def main(argv=None):
     parser.add_argument("--bins", type=int, default=10)
     parser.add_argument("--window", type=float, default=0.2, help="final window as a fraction of the steps")
     parser.add_argument("--reuse", type=Path, nargs="+", default=[],
-                        help="report: earlier results JSON files (same settings) whose --reuse-impl runs join this one")
-    parser.add_argument("--reuse-impl", choices=IMPLS, default="official")
+                        help="report: earlier results JSON files (same settings) whose --reuse-impl runs join this "
+                        "one, beside run folders of other seeds")
+    parser.add_argument("--reuse-impl", nargs="+", choices=IMPLS, default=["official"])
     args = parser.parse_args(argv)
     settings = settings_from(args)
     if args.command == "run":

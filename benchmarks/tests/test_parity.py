@@ -245,6 +245,41 @@ def test_report_reuses_official_runs_from_earlier_reports_of_the_same_settings(t
                       reuse=[earlier[0], earlier[0]])
 
 
+def test_report_joins_reused_seeds_of_both_codes_to_run_folders_of_a_new_seed(tmp_path):
+    """Seed 2 of both codes ran again after its folders were lost: seeds 0 and 1 come from the earlier report,
+    seed 2 from the run folders, for each code; a seed in both is refused."""
+    rng = np.random.default_rng(2)
+    write_learning_runs(tmp_path / "old", ("official", "ours"), range(2), rng, final_loss=0.5)
+    write_learning_runs(tmp_path / "new", ("official", "ours"), (2,), rng, final_loss=2.0)
+    earlier = tmp_path / "old" / "report.json"
+    parity.report(tmp_path / "old", earlier.with_suffix(""), SETTINGS, bins=10, window=0.2, random_score=None)
+    parity.main(["report", "--suite", "gym", "--task", "CartPole-v1", "--steps", "3000", "--train-ratio", "128",
+                 "--batch-size", "8", "--batch-length", "32", "--lr", "1e-4", "--warmup", "0",
+                 "--out", str(tmp_path / "new"), "--results", str(tmp_path / "joined"),
+                 "--reuse", str(earlier), "--reuse-impl", "official", "ours"])
+    data = json.loads((tmp_path / "joined.json").read_text())
+    old = json.loads(earlier.read_text())["implementations"]
+    for impl in ("official", "ours"):
+        entry = data["implementations"][impl]
+        assert [run["seed"] for run in entry["runs"]] == [0, 1, 2]
+        assert [run.get("results_file") for run in entry["runs"]] == [str(earlier), str(earlier), None]
+        assert entry["seed_curves"][:2] == old[impl]["seed_curves"]
+        assert entry["final_metrics"]["loss/rew"] == pytest.approx((2 * 0.5 + 1 * 2.0) / 3)  # weighted by seeds
+    assert data["verdicts"]["ours vs official"]["seeds"] == [3, 3]
+    assert "The ours runs of seeds 0, 1 are reused from earlier reports" in (tmp_path / "joined.md").read_text()
+    write_learning_runs(tmp_path / "again", ("ours",), (1,), rng)
+    with pytest.raises(SystemExit, match=r"joined ours runs repeat a seed \(\[0, 1, 1\]\)"):
+        parity.report(tmp_path / "again", tmp_path / "x", SETTINGS, bins=10, window=0.2, random_score=None,
+                      reuse=[earlier], reuse_impls=["ours"])
+    only_official = tmp_path / "a" / "report.json"
+    write_learning_runs(only_official.parent, ("official",), (5,), rng)
+    parity.report(only_official.parent, only_official.with_suffix(""), SETTINGS, bins=10, window=0.2,
+                  random_score=None)
+    with pytest.raises(SystemExit, match="has ours runs"):
+        parity.report(tmp_path / "new", tmp_path / "x", SETTINGS, bins=10, window=0.2, random_score=None,
+                      reuse=[only_official], reuse_impls=["ours"])
+
+
 def test_report_leaves_out_unfinished_runs_and_keeps_only_the_named_seeds(tmp_path):
     """While seed 2 still runs, the report covers the finished seeds 0 and 1 and names the unfinished ones,
     instead of a verdict of NaN; --seeds narrows it further."""
