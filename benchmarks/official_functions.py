@@ -76,14 +76,13 @@ def main():
     if args.twohot_mean == "mirrored":
         official_launcher.use_mirrored_twohot_mean()
     agent = official_main.make_agent(config)
-    if args.initial_seed is not None:  # as built: the seed's initialisation, before any update
-        np.savez(args.params, **{name.replace("/", ":"): np.asarray(value) for name, value in agent.params.items()})
-        return
     jax.config.update("jax_transfer_guard", "allow")  # the official setup disallows implicit host-device copies
-    params = pickle.loads(checkpoints[-1].read_bytes())["params"]
+    checkpoint = None if args.initial_seed is not None else pickle.loads(checkpoints[-1].read_bytes())
+    params = agent.params if checkpoint is None else checkpoint["params"]  # initial: as built, before any update
     np.savez(args.params, **{name.replace("/", ":"): np.asarray(value) for name, value in params.items()})
-    print(f"checkpoint {checkpoints[-1]}, updates {pickle.loads(checkpoints[-1].read_bytes())['counters']}",
-          file=sys.stderr)
+    if checkpoint is None:
+        return
+    print(f"checkpoint {checkpoints[-1]}, updates {checkpoint['counters']}", file=sys.stderr)
     model = agent.model
     if args.batch:
         metrics, gradients = loss_metrics(model, params, dict(np.load(args.batch)), args.loss_seeds)
